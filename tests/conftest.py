@@ -1,0 +1,1 @@
+"""Shared test setup. The ``aws`` and ``moto_server`` fixtures come from our pytest plugin."""

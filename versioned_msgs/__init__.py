@@ -1,0 +1,39 @@
+"""versioned_msgs: stamp every message with its type and format version; upgrade on read.
+
+The public surface is re-exported here; implementation lives in private modules.
+``import versioned_msgs`` loads msgspec only: boto3 is imported when a client is made and
+pydantic never by this package.
+"""
+
+from ._errors import (
+    LimitExceededError,
+    MissingStampError,
+    PayloadError,
+    RegistryError,
+    StampError,
+    UnknownTypeError,
+    UnsupportedVersionError,
+    VersionedMsgsError,
+)
+from ._meta import Meta
+from ._registry import RegisteredModel, Registry
+from ._stamp import Encoded, Stamp
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "Encoded",
+    "LimitExceededError",
+    "Meta",
+    "MissingStampError",
+    "PayloadError",
+    "RegisteredModel",
+    "Registry",
+    "RegistryError",
+    "Stamp",
+    "StampError",
+    "UnknownTypeError",
+    "UnsupportedVersionError",
+    "VersionedMsgsError",
+    "__version__",
+]

@@ -1,0 +1,146 @@
+"""The library's exceptions.
+
+Every error raised on purpose derives from one base::
+
+    VersionedMsgsError
+    ├── RegistryError            the registry is inconsistent (gaps, duplicates, bad declarations)
+    ├── StampError (ValueError)  a stamp is malformed
+    │   └── MissingStampError    a stamp was required and none was found
+    ├── UnknownTypeError (LookupError)  a message type the registry does not know
+    ├── UnsupportedVersionError  a version this reader can neither upgrade nor read
+    ├── PayloadError (ValueError)       the body does not decode into the model
+    └── LimitExceededError (ValueError) an AWS limit would be broken; checked before any request
+
+Messages say what was expected, what was found and where; the same facts are attributes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = [
+    "LimitExceededError",
+    "MissingStampError",
+    "PayloadError",
+    "RegistryError",
+    "StampError",
+    "UnknownTypeError",
+    "UnsupportedVersionError",
+    "VersionedMsgsError",
+]
+
+
+class VersionedMsgsError(Exception):
+    """Base of every error this library raises on purpose.
+
+    ``message_id`` is set when the error concerns one received record.
+    """
+
+    message_id: str | None = None
+
+    def __init__(self, message: str, *, message_id: str | None = None) -> None:
+        super().__init__(message)
+        if message_id is not None:
+            self.message_id = message_id
+
+
+class RegistryError(VersionedMsgsError):
+    """The registry is inconsistent; ``problems`` lists every problem found."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems: list[str] = list(problems)
+        if len(self.problems) == 1:
+            text = self.problems[0]
+        else:
+            text = f"{len(self.problems)} registry problems:\n" + "\n".join(
+                f"  - {p}" for p in self.problems
+            )
+        super().__init__(text)
+
+
+class StampError(VersionedMsgsError, ValueError):
+    """A stamp is malformed. ``field`` names the stamp field, ``value`` what was found."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        value: Any = None,
+        message_id: str | None = None,
+    ) -> None:
+        super().__init__(message, message_id=message_id)
+        self.field = field
+        self.value = value
+
+
+class MissingStampError(StampError):
+    """A stamp was required (no ``on_unversioned`` fallback applies) and none was found."""
+
+
+class UnknownTypeError(VersionedMsgsError, LookupError):
+    """The message type is not registered. ``known`` lists the registered types."""
+
+    def __init__(self, type: str, known: Sequence[str], *, message_id: str | None = None) -> None:
+        self.type = type
+        self.known = sorted(known)
+        shown = ", ".join(self.known) if self.known else "none"
+        super().__init__(
+            f"unknown message type {type!r}: this registry knows {shown}",
+            message_id=message_id,
+        )
+
+
+class UnsupportedVersionError(VersionedMsgsError):
+    """This reader can neither upgrade nor read the version.
+
+    ``type``, ``version`` (as written) and ``current`` (the reader's highest version).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        type: str,
+        version: int,
+        current: int | None,
+        message_id: str | None = None,
+    ) -> None:
+        super().__init__(message, message_id=message_id)
+        self.type = type
+        self.version = version
+        self.current = current
+
+
+class PayloadError(VersionedMsgsError, ValueError):
+    """The body does not decode into the model (or an upgrader failed on it).
+
+    ``type`` and ``version`` say which model; ``stamp`` is the stamp read, if any.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        type: str | None = None,
+        version: int | None = None,
+        stamp: Any = None,
+        message_id: str | None = None,
+    ) -> None:
+        super().__init__(message, message_id=message_id)
+        self.type = type
+        self.version = version
+        self.stamp = stamp
+
+
+class LimitExceededError(VersionedMsgsError, ValueError):
+    """An AWS limit would be broken. ``limit`` names it; ``allowed`` and ``actual`` are values."""
+
+    def __init__(
+        self, message: str, *, limit: str, allowed: Any = None, actual: Any = None
+    ) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.allowed = allowed
+        self.actual = actual

@@ -1,0 +1,536 @@
+"""The registry: message types, their versioned models, and the chains between versions."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple, TypeVar, overload
+
+from ._codec import DecodeErrors, ModelCodec, decode_any, encode_any, is_model_class
+from ._errors import (
+    MissingStampError,
+    PayloadError,
+    RegistryError,
+    UnknownTypeError,
+    UnsupportedVersionError,
+    VersionedMsgsError,
+)
+from ._meta import Meta
+from ._stamp import (
+    _TYPE_RE,
+    MAX_VERSION,
+    Encoded,
+    Stamp,
+    is_json,
+    looks_embedded,
+    unembed,
+)
+
+__all__ = ["Registry", "RegisteredModel"]
+
+_C = TypeVar("_C", bound=type)
+_M = TypeVar("_M")
+Converter = Callable[[dict[str, Any]], dict[str, Any]]
+_F = TypeVar("_F", bound=Converter)
+
+
+class RegisteredModel(NamedTuple):
+    """One registered (type, version) model."""
+
+    type: str
+    version: int
+    model: builtins.type[Any]
+    readable_by: int | None
+
+
+class _Version:
+    __slots__ = ("codec", "model", "readable_by", "version")
+
+    def __init__(self, model: type[Any], version: int, readable_by: int | None) -> None:
+        self.model = model
+        self.version = version
+        self.readable_by = readable_by
+        self.codec = ModelCodec(model)
+
+
+class _Type:
+    __slots__ = ("chains", "current", "downgraders", "models", "name", "stamps", "upgraders")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.models: dict[int, _Version] = {}
+        self.upgraders: dict[int, Converter] = {}
+        self.downgraders: dict[int, Converter] = {}
+        self.current: int | None = None
+        # (from, to) -> compiled list of (from_version, to_version, converter)
+        self.chains: dict[tuple[int, int], list[tuple[int, int, Converter]]] = {}
+        self.stamps: dict[tuple[int, str | None], Stamp] = {}
+
+
+def _validate_name(type: object) -> str:
+    if not isinstance(type, str) or _TYPE_RE.fullmatch(type) is None:
+        raise RegistryError(
+            [f"expected a message type matching [a-z0-9][a-z0-9._-]{{0,127}}, got {type!r}"]
+        )
+    return type
+
+
+def _validate_version(value: object, what: str, type: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_VERSION:
+        raise RegistryError(
+            [f"{type}: expected {what} to be a positive integer below 2^31, got {value!r}"]
+        )
+    return value
+
+
+def _name(obj: object) -> str:
+    return getattr(obj, "__qualname__", None) or repr(obj)
+
+
+class Registry:
+    """Message types, their models per version, and the upgraders/downgraders between them.
+
+    Registration never raises for conflicts: :meth:`check` reports every problem at once.
+    A malformed registration (bad type name, non-positive version, not a model class) raises
+    :class:`RegistryError` immediately.
+    """
+
+    def __init__(self) -> None:
+        self._types: dict[str, _Type] = {}
+        self._by_class: dict[type[Any], tuple[str, int]] = {}
+        self._problems: list[str] = []
+
+    # ---- registration -------------------------------------------------------------------
+
+    def _type(self, type: str) -> _Type:
+        info = self._types.get(type)
+        if info is None:
+            info = self._types[type] = _Type(type)
+        return info
+
+    def message(
+        self, type: str, version: int, readable_by: int | None = None
+    ) -> Callable[[_C], _C]:
+        """Class decorator: register a msgspec Struct or pydantic model as ``type`` v``version``.
+
+        ``readable_by``: the lowest reader version that can decode this version as-is
+        (the change is additive); omit when older readers cannot.
+        """
+        _validate_name(type)
+        _validate_version(version, "version", type)
+        if readable_by is not None and (
+            isinstance(readable_by, bool) or not isinstance(readable_by, int)
+        ):
+            raise RegistryError(
+                [f"{type} v{version}: expected readable_by to be an integer, got {readable_by!r}"]
+            )
+
+        def register(cls: _C) -> _C:
+            if not is_model_class(cls):
+                raise RegistryError(
+                    [
+                        f"{type} v{version}: expected a msgspec.Struct or pydantic.BaseModel "
+                        f"class, got {cls!r}"
+                    ]
+                )
+            info = self._type(type)
+            previous = info.models.get(version)
+            if previous is not None:
+                self._problems.append(
+                    f"{type} v{version} is registered twice: {_name(previous.model)} and "
+                    f"{_name(cls)}"
+                )
+                return cls
+            where = self._by_class.get(cls)
+            if where is not None:
+                self._problems.append(
+                    f"{_name(cls)} is registered twice: as {where[0]} v{where[1]} and as "
+                    f"{type} v{version}"
+                )
+                return cls
+            if readable_by is not None and not 1 <= readable_by <= version:
+                self._problems.append(
+                    f"{type} v{version}: readable_by must be between 1 and {version}, "
+                    f"got {readable_by}"
+                )
+            info.models[version] = _Version(cls, version, readable_by)
+            info.current = max(info.models)
+            info.chains.clear()
+            info.stamps.clear()
+            self._by_class[cls] = (type, version)
+            return cls
+
+        return register
+
+    def _converter(self, kind: str, type: str, from_version: int) -> Callable[[_F], _F]:
+        _validate_name(type)
+        _validate_version(from_version, "from_version", type)
+        if kind == "downgrader" and from_version < 2:
+            raise RegistryError([f"{type}: a downgrader from v{from_version} would go below v1"])
+
+        def register(fn: _F) -> _F:
+            info = self._type(type)
+            table = info.upgraders if kind == "upgrader" else info.downgraders
+            if from_version in table:
+                to = from_version + 1 if kind == "upgrader" else from_version - 1
+                self._problems.append(
+                    f"{type}: two {kind}s from v{from_version} to v{to}: "
+                    f"{_name(table[from_version])} and {_name(fn)}"
+                )
+                return fn
+            table[from_version] = fn
+            info.chains.clear()
+            return fn
+
+        return register
+
+    def upgrader(self, type: str, from_version: int) -> Callable[[_F], _F]:
+        """Decorator: a function turning a JSON dict at ``from_version`` into one at +1."""
+        return self._converter("upgrader", type, from_version)
+
+    def downgrader(self, type: str, from_version: int) -> Callable[[_F], _F]:
+        """Decorator: a function turning a JSON dict at ``from_version`` into one at -1."""
+        return self._converter("downgrader", type, from_version)
+
+    # ---- introspection ------------------------------------------------------------------
+
+    def problems(self) -> list[str]:
+        """Every problem :meth:`check` would raise for, in a stable order."""
+        found = list(self._problems)
+        for name in sorted(self._types):
+            info = self._types[name]
+            if info.current is None:
+                conv = sorted(info.upgraders) + sorted(info.downgraders)
+                found.append(
+                    f"{name}: upgraders/downgraders (from v{', v'.join(map(str, conv))}) "
+                    f"but no model is registered"
+                )
+                continue
+            current = info.current
+            for f in sorted(info.upgraders):
+                if f >= current:
+                    found.append(
+                        f"{name}: upgrader from v{f} to v{f + 1} goes past the current "
+                        f"version v{current}"
+                    )
+            for f in sorted(info.downgraders):
+                if f > current:
+                    found.append(
+                        f"{name}: downgrader from v{f} to v{f - 1} starts past the current "
+                        f"version v{current}"
+                    )
+            known = set(info.models) | {f for f in info.upgraders if f < current}
+            oldest = min(known)
+            for v in range(oldest, current):
+                if v not in info.upgraders:
+                    found.append(
+                        f"{name}: no upgrader from v{v} to v{v + 1} (models: "
+                        f"v{', v'.join(map(str, sorted(info.models)))}; v{oldest} payloads "
+                        f"cannot reach the current v{current})"
+                    )
+        return found
+
+    def check(self) -> None:
+        """Raise :class:`RegistryError` naming every problem; cheap enough for a cold start."""
+        found = self.problems()
+        if found:
+            raise RegistryError(found)
+
+    def types(self) -> list[str]:
+        """The registered message types, sorted."""
+        return sorted(n for n, t in self._types.items() if t.current is not None)
+
+    def _info(self, type: str) -> _Type:
+        info = self._types.get(type)
+        if info is None or info.current is None:
+            raise UnknownTypeError(type, self.types())
+        return info
+
+    def current(self, type: str) -> int:
+        """The highest version of ``type`` with a registered model."""
+        current = self._info(type).current
+        assert current is not None
+        return current
+
+    def versions(self, type: str) -> list[int]:
+        """The versions of ``type`` that have a model, ascending."""
+        return sorted(self._info(type).models)
+
+    def model(self, type: str, version: int | None = None) -> type[Any]:
+        """The model class of ``type`` at ``version`` (default: current)."""
+        info = self._info(type)
+        v = info.current if version is None else version
+        entry = info.models.get(v)  # type: ignore[arg-type]
+        if entry is None:
+            raise UnsupportedVersionError(
+                f"{type} v{v} has no model in this registry (models: "
+                f"v{', v'.join(map(str, sorted(info.models)))})",
+                type=type,
+                version=v,  # type: ignore[arg-type]
+                current=info.current,
+            )
+        return entry.model
+
+    def lookup(self, model: type[Any]) -> tuple[str, int]:
+        """The (type, version) a model class is registered as."""
+        where = self._by_class.get(model)
+        if where is None:
+            raise UnknownTypeError(f"<class {_name(model)}>", self.types())
+        return where
+
+    def models(self) -> Iterator[RegisteredModel]:
+        """Every registered model, by type then version."""
+        for name in self.types():
+            info = self._types[name]
+            for v in sorted(info.models):
+                entry = info.models[v]
+                yield RegisteredModel(name, v, entry.model, entry.readable_by)
+
+    def readable_by(self, type: str, version: int) -> int | None:
+        """The ``readable_by`` declared for ``type`` v``version`` (None when not declared)."""
+        entry = self._info(type).models.get(version)
+        return None if entry is None else entry.readable_by
+
+    def json_schema(self, type: str, version: int) -> dict[str, Any]:
+        """The JSON schema of one registered model."""
+        self.model(type, version)
+        return self._types[type].models[version].codec.json_schema()
+
+    # ---- chains -------------------------------------------------------------------------
+
+    def chain(self, type: str, from_version: int, to_version: int) -> list[Converter]:
+        """The converters from one version to another; raises naming the missing step."""
+        return [fn for _, _, fn in self._chain(self._info(type), from_version, to_version)]
+
+    def _chain(
+        self, info: _Type, from_version: int, to_version: int
+    ) -> list[tuple[int, int, Converter]]:
+        key = (from_version, to_version)
+        steps = info.chains.get(key)
+        if steps is not None:
+            return steps
+        steps = []
+        if from_version < to_version:
+            table, step, kind = info.upgraders, 1, "upgrader"
+        else:
+            table, step, kind = info.downgraders, -1, "downgrader"
+        for v in range(from_version, to_version, step):
+            fn = table.get(v)
+            if fn is None:
+                raise UnsupportedVersionError(
+                    f"{info.name} v{from_version} cannot be converted to v{to_version}: "
+                    f"no {kind} from v{v} to v{v + step} is registered",
+                    type=info.name,
+                    version=from_version,
+                    current=info.current,
+                )
+            steps.append((v, v + step, fn))
+        info.chains[key] = steps
+        return steps
+
+    @staticmethod
+    def _run(
+        info: _Type, steps: list[tuple[int, int, Converter]], data: Any, stamp: Stamp | None
+    ) -> Any:
+        for v_from, v_to, fn in steps:
+            if not isinstance(data, dict):
+                raise PayloadError(
+                    f"{info.name}: expected a JSON object before converting v{v_from} to "
+                    f"v{v_to}, got {type(data).__name__}",
+                    type=info.name,
+                    version=v_from,
+                    stamp=stamp,
+                )
+            try:
+                data = fn(data)
+            except Exception as exc:  # an upgrader bug must surface as a library error
+                raise PayloadError(
+                    f"{info.name}: converting v{v_from} to v{v_to} with {_name(fn)} failed: "
+                    f"{type(exc).__name__}: {exc}",
+                    type=info.name,
+                    version=v_from,
+                    stamp=stamp,
+                ) from exc
+        return data
+
+    # ---- encode -------------------------------------------------------------------------
+
+    def stamp(self, type: str, version: int, *, producer: str | None = None) -> Stamp:
+        """The stamp written for ``type`` v``version`` (cached)."""
+        info = self._info(type)
+        key = (version, producer)
+        stamp = info.stamps.get(key)
+        if stamp is None:
+            entry = info.models.get(version)
+            rb = None if entry is None else entry.readable_by
+            if rb == version or (rb is not None and not 1 <= rb <= version):
+                rb = None
+            stamp = info.stamps[key] = Stamp(
+                type=type, version=version, readable_by=rb, producer=producer
+            )
+        return stamp
+
+    def encode(
+        self, msg: object, as_version: int | None = None, *, producer: str | None = None
+    ) -> Encoded:
+        """Encode a model instance to JSON bytes and stamp it.
+
+        An instance of an older model encodes at that model's version. ``as_version`` writes
+        another version through the downgraders (or upgraders); the result is validated
+        against that version's model when the registry has one.
+        """
+        where = self._by_class.get(type(msg))
+        if where is None:
+            raise UnknownTypeError(f"<instance of {_name(type(msg))}>", self.types())
+        name, version = where
+        info = self._types[name]
+        target = version if as_version is None else as_version
+        entry = info.models[version]
+        if target == version:
+            body = entry.codec.encode(msg)
+        else:
+            if not isinstance(target, int) or isinstance(target, bool) or target < 1:
+                raise UnsupportedVersionError(
+                    f"{name}: expected as_version to be a positive integer, got {target!r}",
+                    type=name,
+                    version=version,
+                    current=info.current,
+                )
+            data = self._run(
+                info, self._chain(info, version, target), entry.codec.to_builtins(msg), None
+            )
+            out = info.models.get(target)
+            if out is None:
+                body = encode_any(data)
+            else:
+                try:
+                    body = out.codec.encode(out.codec.from_builtins(data))
+                except VersionedMsgsError:
+                    raise
+                except DecodeErrors as exc:
+                    raise PayloadError(
+                        f"{name}: the v{target} payload made from v{version} does not fit "
+                        f"the v{target} model {_name(out.model)}: {exc}",
+                        type=name,
+                        version=target,
+                    ) from exc
+        return Encoded(body, self.stamp(name, target, producer=producer))
+
+    # ---- decode -------------------------------------------------------------------------
+
+    @overload
+    def decode(
+        self, body: bytes, stamp: Stamp | None = None, *, into: type[_M]
+    ) -> tuple[_M, Meta]: ...
+
+    @overload
+    def decode(
+        self, body: bytes, stamp: Stamp | None = None, *, into: None = None
+    ) -> tuple[Any, Meta]: ...
+
+    def decode(
+        self, body: bytes, stamp: Stamp | None = None, *, into: type[Any] | None = None
+    ) -> tuple[Any, Meta]:
+        """Decode a stamped body into a model instance, upgrading it first when older.
+
+        ``stamp`` may be ``None``: an embedded envelope in the body is then used, and a body
+        with neither raises :class:`MissingStampError`. A newer payload is decoded with the
+        current model when its ``readable_by`` allows (unknown fields ignored); otherwise
+        :class:`UnsupportedVersionError`. ``into`` picks another registered model of the same
+        type (an older one: newer payloads are then converted through the downgraders).
+        """
+        if stamp is None or looks_embedded(body):
+            inner, data = unembed(body)
+            if inner is not None:
+                body = data
+                if stamp is None:
+                    stamp = inner
+        if stamp is None:
+            raise MissingStampError(
+                "expected a stamp (vmsg-* attributes, S3 metadata or an embedded envelope), "
+                "found none: the payload is unversioned",
+                field="type",
+                value=None,
+            )
+        return self.decode_stamped(body, stamp, into)
+
+    def decode_stamped(
+        self, body: bytes, stamp: Stamp, into: type[Any] | None = None
+    ) -> tuple[Any, Meta]:
+        """:meth:`decode` for a body already freed of any envelope."""
+        name = stamp.type
+        info = self._types.get(name)
+        if info is None or info.current is None:
+            raise UnknownTypeError(name, self.types())
+        if into is None:
+            target = info.current
+        else:
+            where = self._by_class.get(into)
+            if where is None or where[0] != name:
+                raise PayloadError(
+                    f"{name} v{stamp.version} cannot be decoded into {_name(into)}: it is "
+                    + ("not registered" if where is None else f"registered as {where[0]}"),
+                    type=name,
+                    version=stamp.version,
+                    stamp=stamp,
+                )
+            target = where[1]
+        if stamp.content_type != "application/json" and not is_json(stamp.content_type):
+            raise PayloadError(
+                f"{name} v{stamp.version}: expected a JSON payload, got content type "
+                f"{stamp.content_type!r}",
+                type=name,
+                version=stamp.version,
+                stamp=stamp,
+            )
+        written = stamp.version
+        entry = info.models[target]
+        codec = entry.codec
+        upgraded_from = None
+        try:
+            if written == target:
+                msg = codec.decode(body)
+            elif written < target:
+                steps = self._chain(info, written, target)
+                data = self._run(info, steps, decode_any(body), stamp)
+                msg = codec.from_builtins(data)
+                upgraded_from = written
+            else:
+                rb = stamp.readable_by
+                if rb is not None and rb <= target:
+                    msg = codec.decode_tolerant(body)
+                elif written <= info.current and target < written:
+                    steps = self._chain(info, written, target)
+                    msg = codec.from_builtins(self._run(info, steps, decode_any(body), stamp))
+                else:
+                    raise UnsupportedVersionError(
+                        f"{name} v{written} is newer than this reader (knows up to "
+                        f"v{info.current}) and "
+                        + (
+                            "declares no readable_by"
+                            if rb is None
+                            else f"is readable only by v{rb} and newer"
+                        ),
+                        type=name,
+                        version=written,
+                        current=info.current,
+                    )
+        except VersionedMsgsError:
+            raise
+        except DecodeErrors as exc:
+            raise PayloadError(
+                f"{name} v{written}: the payload does not fit the v{target} model "
+                f"{_name(entry.model)}: {exc}",
+                type=name,
+                version=target,
+                stamp=stamp,
+            ) from None
+        return msg, Meta(
+            type=name,
+            version=written,
+            model_version=target,
+            upgraded_from=upgraded_from,
+            readable_by=stamp.readable_by,
+            producer=stamp.producer,
+            content_type=stamp.content_type,
+        )
