@@ -60,7 +60,12 @@ class RegistryError(VersionedMsgsError):
 
 
 class StampError(VersionedMsgsError, ValueError):
-    """A stamp is malformed. ``field`` names the stamp field, ``value`` what was found."""
+    """A stamp is malformed.
+
+    ``field`` is the Stamp attribute concerned (``type``, ``version``, ``readable_by``,
+    ``producer``, ``content_type``; ``vmsg``/``data`` for the envelope itself) and ``value``
+    what was found there (``None`` when it was missing).
+    """
 
     def __init__(
         self,
@@ -80,16 +85,25 @@ class MissingStampError(StampError):
 
 
 class UnknownTypeError(VersionedMsgsError, LookupError):
-    """The message type is not registered. ``known`` lists the registered types."""
+    """The message type (or model class) is not registered.
 
-    def __init__(self, type: str, known: Sequence[str], *, message_id: str | None = None) -> None:
+    ``type`` is the type name asked for (for a model class: its qualified name); ``known``
+    lists the registered types.
+    """
+
+    def __init__(
+        self,
+        type: str,
+        known: Sequence[str],
+        *,
+        message_id: str | None = None,
+        what: str | None = None,
+    ) -> None:
         self.type = type
         self.known = sorted(known)
         shown = ", ".join(self.known) if self.known else "none"
-        super().__init__(
-            f"unknown message type {type!r}: this registry knows {shown}",
-            message_id=message_id,
-        )
+        what = what or f"unknown message type {type!r}"
+        super().__init__(f"{what}: this registry knows {shown}", message_id=message_id)
 
 
 class UnsupportedVersionError(VersionedMsgsError):

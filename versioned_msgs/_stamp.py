@@ -16,6 +16,7 @@ from ._errors import StampError
 
 __all__ = [
     "ATTR_CONTENT_TYPE",
+    "ATTR_PARKED_REASON",
     "ATTR_PRODUCER",
     "ATTR_READABLE_BY",
     "ATTR_TYPE",
@@ -25,6 +26,7 @@ __all__ = [
     "Stamp",
     "embed",
     "is_json",
+    "looks_embedded",
     "unembed",
 ]
 
@@ -42,7 +44,10 @@ MAX_VERSION = 2**31 - 1
 MAX_PRODUCER = 256
 MAX_CONTENT_TYPE = 256
 
-_TYPE_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,127}")
+TYPE_PATTERN = "[a-z0-9][a-z0-9._-]{0,127}"
+_TYPE_RE = re.compile(TYPE_PATTERN)
+# Canonical decimal: no sign, no leading zero, no spaces, no exponent; at most 10 digits,
+# the range check below does the rest.
 _VERSION_RE = re.compile(r"[1-9][0-9]{0,9}")
 # A producer is free text for people, but it travels in S3 metadata (ASCII) and in logs:
 # printable ASCII only, so a stamp can never smuggle control characters into either.
@@ -56,67 +61,73 @@ def is_json(content_type: str) -> bool:
     return base == JSON or base.endswith("+json")
 
 
-def _check_type(value: object, where: str) -> str:
+# Every check takes ``where`` (which carrier) and ``key`` (the name the field has there, e.g.
+# ``vmsg-version`` or ``vmsg.version``); ``field`` on the error is always the Stamp attribute.
+
+
+def _check_type(value: object, where: str, key: str = "type") -> str:
     if not isinstance(value, str) or _TYPE_RE.fullmatch(value) is None:
         raise StampError(
-            f"{where}: expected a message type matching [a-z0-9][a-z0-9._-]{{0,127}}, "
-            f"got {value!r}",
+            f"{where}: expected {key} to be a message type matching {TYPE_PATTERN}, got {value!r}",
             field="type",
             value=value,
         )
     return value
 
 
-def _check_version(value: object, field: str, where: str) -> int:
+def _check_version(value: object, field: str, where: str, key: str | None = None) -> int:
+    """Check a version given as a number (constructor, embedded envelope)."""
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_VERSION:
         raise StampError(
-            f"{where}: expected {field} to be a positive integer below 2^31, got {value!r}",
+            f"{where}: expected {key or field} to be a positive integer below 2^31, got {value!r}",
             field=field,
             value=value,
         )
     return value
 
 
-def _parse_version(text: object, field: str, where: str) -> int:
+def _parse_version(text: object, field: str, where: str, key: str | None = None) -> int:
     """Parse a version written as text: canonical decimal, no sign, no padding, no spaces."""
-    if not isinstance(text, str) or _VERSION_RE.fullmatch(text) is None:
+    if not isinstance(text, str) or _VERSION_RE.fullmatch(text) is None or int(text) > MAX_VERSION:
         raise StampError(
-            f"{where}: expected {field} to be a positive integer below 2^31 written "
-            f"canonically (e.g. '2'), got {text!r}",
+            f"{where}: expected {key or field} to be a positive integer below 2^31 in "
+            f"canonical decimal (e.g. '2'), got {text!r}",
             field=field,
             value=text,
         )
-    value = int(text)
-    if value > MAX_VERSION:
+    return int(text)
+
+
+def _check_readable_by(readable_by: int, version: int, where: str, key: str) -> int:
+    if readable_by > version:
         raise StampError(
-            f"{where}: expected {field} to be a positive integer below 2^31, got {text!r}",
-            field=field,
-            value=text,
+            f"{where}: expected {key} to be at most the version ({version}), got {readable_by}",
+            field="readable_by",
+            value=readable_by,
         )
-    return value
+    return readable_by
 
 
-def _check_producer(value: object, where: str) -> str:
+def _check_producer(value: object, where: str, key: str = "producer") -> str:
     if not isinstance(value, str) or _PRODUCER_RE.fullmatch(value) is None:
         raise StampError(
-            f"{where}: expected producer to be 1-{MAX_PRODUCER} printable ASCII "
-            f"characters, got {value!r}",
+            f"{where}: expected {key} to be 1-{MAX_PRODUCER} printable ASCII characters, "
+            f"got {value!r}",
             field="producer",
             value=value,
         )
     return value
 
 
-def _check_content_type(value: object, where: str) -> str:
+def _check_content_type(value: object, where: str, key: str = "content_type") -> str:
     if (
         not isinstance(value, str)
         or len(value) > MAX_CONTENT_TYPE
         or _CONTENT_TYPE_RE.fullmatch(value) is None
     ):
         raise StampError(
-            f"{where}: expected content-type to be a media type such as "
-            f"'application/json', got {value!r}",
-            field="content-type",
+            f"{where}: expected {key} to be a media type such as 'application/json', got {value!r}",
+            field="content_type",
             value=value,
         )
     return value
@@ -141,13 +152,7 @@ class Stamp(msgspec.Struct, frozen=True, gc=False, kw_only=True):
         _check_version(self.version, "version", where)
         if self.readable_by is not None:
             _check_version(self.readable_by, "readable_by", where)
-            if self.readable_by > self.version:
-                raise StampError(
-                    f"{where}: expected readable_by <= version ({self.version}), "
-                    f"got {self.readable_by}",
-                    field="readable_by",
-                    value=self.readable_by,
-                )
+            _check_readable_by(self.readable_by, self.version, where, "readable_by")
         if self.producer is not None:
             _check_producer(self.producer, where)
         _check_content_type(self.content_type, where)
@@ -203,55 +208,30 @@ class Stamp(msgspec.Struct, frozen=True, gc=False, kw_only=True):
         """Read a stamp from SQS/SNS message attributes.
 
         Accepts the boto3 shape (``DataType``/``StringValue``), Lambda's SQS shape
-        (``dataType``/``stringValue``) and SNS's envelope shape (``Type``/``Value``).
+        (``dataType``/``stringValue``) and SNS's shape (``Type``/``Value``).
         Returns ``None`` when no stamp is present; raises :class:`StampError` when one is
-        malformed. Unknown ``vmsg-*`` attributes are ignored so the spec can grow.
+        malformed or incomplete. Unknown ``vmsg-*`` attributes are ignored so the spec can grow.
         """
         if not attrs:
             return None
-        raw_type = attrs.get(ATTR_TYPE)
-        raw_version = attrs.get(ATTR_VERSION)
-        if raw_type is None and raw_version is None:
-            if ATTR_READABLE_BY in attrs or ATTR_PRODUCER in attrs:
-                raise StampError(
-                    "message attributes: expected vmsg-type and vmsg-version beside the "
-                    "other vmsg-* attributes, found neither",
-                    field="type",
-                    value=None,
-                )
-            return None
+        # Shape and DataType are checked on every call; the values then key a cache, so a
+        # batch of records with the same stamp parses it once.
         key = (
-            _attr_pair(ATTR_TYPE, raw_type),
-            _attr_pair(ATTR_VERSION, raw_version),
-            _attr_pair(ATTR_READABLE_BY, attrs.get(ATTR_READABLE_BY)),
-            _attr_pair(ATTR_PRODUCER, attrs.get(ATTR_PRODUCER)),
-            _attr_pair(ATTR_CONTENT_TYPE, attrs.get(ATTR_CONTENT_TYPE)),
+            _attr_string(ATTR_TYPE, attrs.get(ATTR_TYPE), "String"),
+            _attr_string(ATTR_VERSION, attrs.get(ATTR_VERSION), "Number"),
+            _attr_string(ATTR_READABLE_BY, attrs.get(ATTR_READABLE_BY), "Number"),
+            _attr_string(ATTR_PRODUCER, attrs.get(ATTR_PRODUCER), "String"),
+            _attr_string(ATTR_CONTENT_TYPE, attrs.get(ATTR_CONTENT_TYPE), "String"),
         )
         cached = _ATTR_CACHE.get(key)
         if cached is not None:
             return cached
         t, v, rb, producer, ctype = key
-        w = _WHERE_ATTRS
+        w = "message attributes"
         if t is None or v is None:
-            missing, present = (ATTR_TYPE, ATTR_VERSION) if t is None else (ATTR_VERSION, ATTR_TYPE)
-            raise StampError(
-                f"{w}: expected {missing} beside {present}, found none",
-                field=missing[5:],
-                value=None,
-            )
-        stamp = cls(
-            type=_check_type(_attr_value(ATTR_TYPE, t, "String"), w),
-            version=_parse_version(_attr_value(ATTR_VERSION, v, "Number"), "version", w),
-            readable_by=None
-            if rb is None
-            else _parse_version(_attr_value(ATTR_READABLE_BY, rb, "Number"), "readable_by", w),
-            producer=None
-            if producer is None
-            else _check_producer(_attr_value(ATTR_PRODUCER, producer, "String"), w),
-            content_type=JSON
-            if ctype is None
-            else _check_content_type(_attr_value(ATTR_CONTENT_TYPE, ctype, "String"), w),
-        )
+            _require_pair(w, t is not None, v is not None, key[2:], _OPTIONAL_ATTRS)
+            return None
+        stamp = _from_text(w, t, v, rb, producer, ctype, ATTR_CONTENT_TYPE)
         if len(_ATTR_CACHE) >= _CACHE_MAX:
             _ATTR_CACHE.clear()
         _ATTR_CACHE[key] = stamp
@@ -263,66 +243,117 @@ class Stamp(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     ) -> Stamp | None:
         """Read a stamp from S3 user metadata (boto3 ``Metadata``; keys compared lowercased).
 
-        ``content_type`` is the object's ``ContentType``; JSON is assumed when absent.
-        Returns ``None`` when no stamp is present.
+        ``content_type`` is the object's ``ContentType``; JSON is assumed when it is absent
+        or S3's default ``binary/octet-stream``. Returns ``None`` when no stamp is present;
+        raises :class:`StampError` when one is malformed or incomplete.
         """
         if not metadata:
             return None
-        low = {k.lower(): v for k, v in metadata.items()}
-        for k in low:
-            # Some proxies rewrite hyphens; an underscore key means a mangled stamp.
-            if k.startswith("vmsg_"):
+        where = "S3 metadata"
+        low = {str(k).lower(): v for k, v in metadata.items()}
+        for k in _MANGLED_KEYS:
+            # Some proxies rewrite hyphens to underscores: that stamp cannot be trusted.
+            if k in low:
+                field = k[5:]
                 raise StampError(
-                    f"S3 metadata: expected hyphenated vmsg-* keys, got {k!r}",
-                    field=k[5:],
+                    f"{where}: expected the key vmsg-{field.replace('_', '-')}, got {k!r}",
+                    field=field,
                     value=low[k],
                 )
-        raw_type = low.get(ATTR_TYPE)
-        raw_version = low.get(ATTR_VERSION)
-        where = "S3 metadata"
-        if raw_type is None and raw_version is None:
-            return None
-        if raw_type is None:
-            raise StampError(
-                f"{where}: expected {ATTR_TYPE} beside {ATTR_VERSION}, found none",
-                field="type",
-                value=None,
-            )
-        if raw_version is None:
-            raise StampError(
-                f"{where}: expected {ATTR_VERSION} beside {ATTR_TYPE}, found none",
-                field="version",
-                value=None,
-            )
+        t = low.get(ATTR_TYPE)
+        v = low.get(ATTR_VERSION)
         rb = low.get(ATTR_READABLE_BY)
         producer = low.get(ATTR_PRODUCER)
+        if t is None or v is None:
+            _require_pair(where, t is not None, v is not None, (rb, producer), _OPTIONAL_META)
+            return None
         ctype = content_type
         # S3 answers binary/octet-stream for objects written without a ContentType.
         if ctype is None or ctype in ("", "binary/octet-stream"):
             ctype = JSON
-        return cls(
-            type=_check_type(raw_type, where),
-            version=_parse_version(raw_version, "version", where),
-            readable_by=None if rb is None else _parse_version(rb, "readable_by", where),
-            producer=None if producer is None else _check_producer(producer, where),
-            content_type=_check_content_type(ctype, where),
+        return _from_text(where, t, v, rb, producer, ctype, "ContentType")
+
+
+def _from_text(
+    where: str,
+    t: str,
+    v: str,
+    rb: str | None,
+    producer: str | None,
+    content_type: str | None,
+    content_type_key: str,
+) -> Stamp:
+    """Build a stamp from the text fields of an attribute or metadata carrier."""
+    version = _parse_version(v, "version", where, ATTR_VERSION)
+    return Stamp(
+        type=_check_type(t, where, ATTR_TYPE),
+        version=version,
+        readable_by=None
+        if rb is None
+        else _check_readable_by(
+            _parse_version(rb, "readable_by", where, ATTR_READABLE_BY),
+            version,
+            where,
+            ATTR_READABLE_BY,
+        ),
+        producer=None if producer is None else _check_producer(producer, where, ATTR_PRODUCER),
+        content_type=JSON
+        if content_type is None
+        else _check_content_type(content_type, where, content_type_key),
+    )
+
+
+_CACHE_MAX = 4096
+_ATTR_CACHE: dict[tuple[str | None, ...], Stamp] = {}
+_OPTIONAL_ATTRS = (ATTR_READABLE_BY, ATTR_PRODUCER, ATTR_CONTENT_TYPE)
+_OPTIONAL_META = (ATTR_READABLE_BY, ATTR_PRODUCER)
+_MANGLED_KEYS = ("vmsg_type", "vmsg_version", "vmsg_readable_by", "vmsg_producer")
+
+
+def _require_pair(
+    where: str,
+    has_type: bool,
+    has_version: bool,
+    others: tuple[object, ...],
+    other_names: tuple[str, ...],
+) -> None:
+    """Raise unless type and version are both absent along with every other stamp field."""
+    if has_type:
+        raise StampError(
+            f"{where}: expected {ATTR_VERSION} beside {ATTR_TYPE}, found none",
+            field="version",
+            value=None,
+        )
+    if has_version:
+        raise StampError(
+            f"{where}: expected {ATTR_TYPE} beside {ATTR_VERSION}, found none",
+            field="type",
+            value=None,
+        )
+    present = [name for name, value in zip(other_names, others, strict=True) if value is not None]
+    if present:
+        raise StampError(
+            f"{where}: expected {ATTR_TYPE} and {ATTR_VERSION} beside {', '.join(present)}, "
+            "found neither",
+            field="type",
+            value=None,
         )
 
 
-_WHERE_ATTRS = "message attributes"
-_CACHE_MAX = 4096
-_ATTR_CACHE: dict[tuple[object, ...], Stamp] = {}
+def _attr_string(name: str, attr: object, family: str) -> str | None:
+    """The string value of one attribute entry in any of the three shapes (None if absent).
 
-
-def _attr_pair(name: str, attr: object) -> tuple[object, object] | None:
-    """(data type, string value) of one attribute entry, in any of the three shapes."""
+    ``family`` is the DataType required: ``String`` or ``Number`` (custom labels such as
+    ``Number.int`` belong to their family); ``Binary`` never carries a stamp field.
+    """
     if attr is None:
         return None
+    field = name[5:].replace("-", "_")
     if not isinstance(attr, Mapping):
         raise StampError(
-            f"{_WHERE_ATTRS}: expected {name} to be an attribute object with a data type "
-            f"and a string value, got {attr!r}",
-            field=name[5:],
+            f"message attributes: expected {name} to be an attribute object with a DataType "
+            f"and a StringValue, got {attr!r}",
+            field=field,
             value=attr,
         )
     dtype = attr.get("DataType")
@@ -330,27 +361,21 @@ def _attr_pair(name: str, attr: object) -> tuple[object, object] | None:
         dtype = attr.get("dataType")
         if dtype is None:
             dtype = attr.get("Type")
+    if dtype != family and not (isinstance(dtype, str) and dtype.startswith(family + ".")):
+        raise StampError(
+            f"message attributes: expected {name} to have DataType {family}, got {dtype!r}",
+            field=field,
+            value=dtype,
+        )
     value = attr.get("StringValue")
     if value is None:
         value = attr.get("stringValue")
         if value is None:
             value = attr.get("Value")
-    return dtype, value
-
-
-def _attr_value(name: str, pair: tuple[object, object], family: str) -> str:
-    """Check one (data type, value) pair and return the value."""
-    dtype, value = pair
-    if not isinstance(dtype, str) or dtype.split(".", 1)[0] not in ("String", "Number"):
-        raise StampError(
-            f"{_WHERE_ATTRS}: expected {name} to have DataType {family}, got {dtype!r}",
-            field=name[5:],
-            value=dtype,
-        )
     if not isinstance(value, str):
         raise StampError(
-            f"{_WHERE_ATTRS}: expected {name} to carry a string value, got {value!r}",
-            field=name[5:],
+            f"message attributes: expected {name} to carry a string value, got {value!r}",
+            field=field,
             value=value,
         )
     return value
@@ -374,7 +399,7 @@ def embed(body: bytes, stamp: Stamp) -> bytes:
     if not is_json(stamp.content_type):
         raise StampError(
             f"envelope: expected a JSON payload to embed, got content type {stamp.content_type!r}",
-            field="content-type",
+            field="content_type",
             value=stamp.content_type,
         )
     head = msgspec.json.encode(stamp.envelope_header())
@@ -389,7 +414,8 @@ def looks_embedded(body: bytes | bytearray | memoryview) -> bool:
 def unembed(body: bytes | bytearray | memoryview) -> tuple[Stamp | None, bytes]:
     """Split an embedded envelope into its stamp and its data bytes.
 
-    A body that is not an envelope comes back unchanged with ``None``.
+    A body that is not an envelope (not a JSON object whose first key is ``vmsg``) comes
+    back unchanged with ``None``. Unknown keys in ``vmsg`` are ignored so the spec can grow.
     """
     if _ENVELOPE_START.match(body) is None:
         return None, bytes(body)
@@ -398,31 +424,39 @@ def unembed(body: bytes | bytearray | memoryview) -> tuple[Stamp | None, bytes]:
         env = _envelope_decoder.decode(body)
     except msgspec.DecodeError as exc:
         raise StampError(
-            f"{where}: expected a JSON object with 'vmsg' and 'data', got invalid JSON ({exc})",
+            f"{where}: expected a JSON object with vmsg and data members, got invalid JSON ({exc})",
             field="vmsg",
             value=None,
         ) from None
     data = bytes(env.data)
     if not data:
         raise StampError(
-            f"{where}: expected a 'data' member beside 'vmsg', found none",
+            f"{where}: expected a data member beside vmsg, found none",
             field="data",
             value=None,
         )
     head = env.vmsg
     if not isinstance(head, dict):
         raise StampError(
-            f"{where}: expected 'vmsg' to be an object, got {head!r}",
+            f"{where}: expected vmsg to be an object, got {head!r}",
             field="vmsg",
             value=head,
         )
+    version = _check_version(head.get("version"), "version", where, "vmsg.version")
+    rb = head.get("readable_by")
+    producer = head.get("producer")
     stamp = Stamp(
-        type=_check_type(head.get("type"), where),
-        version=_check_version(head.get("version"), "version", where),
+        type=_check_type(head.get("type"), where, "vmsg.type"),
+        version=version,
         readable_by=None
-        if head.get("readable_by") is None
-        else _check_version(head["readable_by"], "readable_by", where),
-        producer=None if head.get("producer") is None else _check_producer(head["producer"], where),
+        if rb is None
+        else _check_readable_by(
+            _check_version(rb, "readable_by", where, "vmsg.readable_by"),
+            version,
+            where,
+            "vmsg.readable_by",
+        ),
+        producer=None if producer is None else _check_producer(producer, where, "vmsg.producer"),
     )
     return stamp, data
 
