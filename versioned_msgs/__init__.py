@@ -5,6 +5,7 @@ The public surface is re-exported here; implementation lives in private modules.
 pydantic never by this package.
 """
 
+from ._batch import BatchFailure, BatchResult, BatchSuccess
 from ._errors import (
     LimitExceededError,
     MissingStampError,
@@ -16,17 +17,22 @@ from ._errors import (
     VersionedMsgsError,
 )
 from ._meta import Meta
+from ._publisher import Publisher
 from ._registry import RegisteredModel, Registry
 from ._stamp import Encoded, Stamp
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "BatchFailure",
+    "BatchResult",
+    "BatchSuccess",
     "Encoded",
     "LimitExceededError",
     "Meta",
     "MissingStampError",
     "PayloadError",
+    "Publisher",
     "RegisteredModel",
     "Registry",
     "RegistryError",

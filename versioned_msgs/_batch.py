@@ -1,0 +1,169 @@
+"""Batch sends: chunk by entry count and request size, retry only failed entries, report all.
+
+The transport-specific part (building the request, reading the answer) is a callable handed
+to :func:`run_batches`; this module knows nothing about a service.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Generic, TypeVar
+
+import msgspec
+
+__all__ = ["BatchFailure", "BatchResult", "BatchSuccess", "EntryOutcome", "run_batches"]
+
+_E = TypeVar("_E")
+
+
+class BatchSuccess(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+    """One entry AWS accepted. ``index`` is its position in the messages you passed.
+
+    ``message_id`` is the SQS/SNS MessageId, the EventBridge EventId or the Kinesis
+    SequenceNumber; ``sequence_number`` (FIFO, Kinesis) and ``shard_id`` (Kinesis) when given.
+    """
+
+    index: int
+    message_id: str
+    sequence_number: str | None = None
+    shard_id: str | None = None
+
+
+class BatchFailure(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+    """One entry that finally failed: AWS's error ``code`` and ``message``.
+
+    ``retryable`` says whether AWS marked the last failure as transient (it was retried
+    ``attempts`` times in all); ``False`` means the entry itself is at fault.
+    """
+
+    index: int
+    code: str
+    message: str
+    retryable: bool = False
+    attempts: int = 1
+
+
+class BatchResult(msgspec.Struct, frozen=True, kw_only=True):
+    """What a batch send did: every success and every final failure, ordered by ``index``."""
+
+    succeeded: list[BatchSuccess]
+    failed: list[BatchFailure]
+
+    @property
+    def ok(self) -> bool:
+        """True when every entry was accepted."""
+        return not self.failed
+
+    @property
+    def message_ids(self) -> list[str]:
+        """The ids of the accepted entries, in message order."""
+        return [s.message_id for s in self.succeeded]
+
+
+class EntryOutcome(msgspec.Struct, frozen=True, gc=False):
+    """The answer for one entry of one call: a success, or a failure and whether to retry."""
+
+    success: BatchSuccess | None = None
+    code: str = ""
+    message: str = ""
+    retryable: bool = False
+
+
+Call = Callable[[list[tuple[int, _E]]], dict[int, EntryOutcome]]
+
+
+class _Sized(Generic[_E]):
+    __slots__ = ("entry", "index", "size")
+
+    def __init__(self, index: int, entry: _E, size: int) -> None:
+        self.index = index
+        self.entry = entry
+        self.size = size
+
+
+def chunks(
+    items: Sequence[_Sized[_E]], max_entries: int, max_bytes: int
+) -> Iterator[list[_Sized[_E]]]:
+    """Consecutive groups of at most ``max_entries`` entries and ``max_bytes`` bytes."""
+    group: list[_Sized[_E]] = []
+    size = 0
+    for item in items:
+        if group and (len(group) == max_entries or size + item.size > max_bytes):
+            yield group
+            group, size = [], 0
+        group.append(item)
+        size += item.size
+    if group:
+        yield group
+
+
+def _call_error(exc: Exception) -> tuple[str, str]:
+    """(code, message) of an exception botocore raised for a whole request."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        err = response.get("Error") or {}
+        return str(err.get("Code") or type(exc).__name__), str(err.get("Message") or exc)
+    return type(exc).__name__, str(exc)
+
+
+def run_batches(
+    entries: Sequence[tuple[_E, int]],
+    call: Call[_E],
+    *,
+    max_entries: int,
+    max_bytes: int,
+    max_attempts: int,
+    backoff: float,
+    sleep: Callable[[float], Any] = time.sleep,
+) -> BatchResult:
+    """Send ``entries`` (each with its size) in chunks; retry retryable failures only.
+
+    ``call`` sends one chunk of ``(index, entry)`` pairs and returns an outcome per index; an
+    index it leaves out is reported as failed (code ``MissingFromResponse``). A request that
+    fails as a whole (botocore has already retried throttling and 5xx) fails its entries
+    with the error's code, and the other chunks still go out. Retries wait an exponentially
+    growing, fully jittered delay (``backoff`` x 2^attempt).
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    pending = [_Sized(i, entry, size) for i, (entry, size) in enumerate(entries)]
+    succeeded: list[BatchSuccess] = []
+    failed: dict[int, BatchFailure] = {}
+    attempt = 0
+    while pending:
+        attempt += 1
+        retry: list[_Sized[_E]] = []
+        for group in chunks(pending, max_entries, max_bytes):
+            pairs = [(item.index, item.entry) for item in group]
+            try:
+                outcomes = call(pairs)
+            except (ClientError, BotoCoreError) as exc:
+                code, message = _call_error(exc)
+                outcomes = {i: EntryOutcome(code=code, message=message) for i, _ in pairs}
+            for item in group:
+                out = outcomes.get(item.index)
+                if out is None:
+                    out = EntryOutcome(
+                        code="MissingFromResponse",
+                        message="AWS's answer named neither a success nor a failure for this entry",
+                    )
+                if out.success is not None:
+                    succeeded.append(out.success)
+                    failed.pop(item.index, None)
+                    continue
+                failed[item.index] = BatchFailure(
+                    index=item.index,
+                    code=out.code,
+                    message=out.message,
+                    retryable=out.retryable,
+                    attempts=attempt,
+                )
+                if out.retryable and attempt < max_attempts:
+                    retry.append(item)
+        pending = retry
+        if pending and backoff > 0:
+            sleep(random.uniform(0, backoff * 2 ** (attempt - 1)))
+    succeeded.sort(key=lambda s: s.index)
+    return BatchResult(succeeded=succeeded, failed=[failed[i] for i in sorted(failed)])
