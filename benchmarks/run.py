@@ -1,0 +1,488 @@
+"""versioned_msgs benchmarks: every figure as a ratio to a baseline timed in the same run.
+
+Run with ``make bench`` (or ``python benchmarks/run.py``). Prints one table and exits 1 when a
+target is missed. ``--smoke`` runs tiny sizes and never fails on a target (used by the test
+suite to prove the harness runs; its ratios mean nothing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tracemalloc
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+import orders
+from timing import paired
+
+import versioned_msgs as vm
+
+Event = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Row:
+    figure: str
+    baseline: str
+    measured: str  # candidate vs baseline, in units that suit the figure
+    ratio: float | None
+    target: str  # "<= 1.25", ">= 6" or "" (informational)
+    met: bool | None  # None: informational or not measurable here
+    note: str = ""
+
+
+def _check(ratio: float, target: str) -> bool:
+    op, _, bound = target.partition(" ")
+    return ratio <= float(bound) if op == "<=" else ratio >= float(bound)
+
+
+def row(
+    figure: str, baseline: str, measured: str, ratio: float, target: str = "", note: str = ""
+) -> Row:
+    return Row(
+        figure, baseline, measured, ratio, target, _check(ratio, target) if target else None, note
+    )
+
+
+def _us(ns: float, per: int) -> str:
+    return f"{ns / per / 1000:.2f}"
+
+
+# ---- consumers --------------------------------------------------------------------------
+
+
+class _Result(msgspec.Struct, gc=False):
+    outcome: str
+    message_id: str
+    meta: vm.Meta
+
+
+class _Report(msgspec.Struct, gc=False):
+    records: list[_Result]
+    response: dict[str, Any]
+
+
+def hand_consumer(registry: vm.Registry, model: type[Any]) -> Callable[[Event], Any]:
+    """Until ``vm.Consumer`` exists: a per-record loop shaped like it (stamp, decode, handle)."""
+    from_attributes = vm.Stamp.from_message_attributes
+    decode = registry.decode_stamped
+
+    def handle(msg: Any, meta: vm.Meta) -> None:
+        pass
+
+    def run(event: Event) -> _Report:
+        results = []
+        for record in event["Records"]:
+            stamp = from_attributes(record["messageAttributes"])
+            assert stamp is not None
+            msg, meta = decode(record["body"], stamp)
+            handle(msg, meta)
+            results.append(
+                _Result(
+                    "handled" if meta.upgraded_from is None else "upgraded",
+                    record["messageId"],
+                    meta,
+                )
+            )
+        return _Report(results, {"batchItemFailures": []})
+
+    return run
+
+
+def make_consumer(registry: vm.Registry, model: type[Any]) -> Callable[[Event], Any]:
+    """``vm.Consumer`` with a no-op handler for ``model``; returns a function of an event."""
+    if not hasattr(vm, "Consumer"):
+        return hand_consumer(registry, model)
+    consumer = vm.Consumer(registry)  # type: ignore[attr-defined]
+
+    @consumer.handler(model)  # type: ignore[misc]
+    def handle(msg: Any, meta: vm.Meta) -> None:
+        pass
+
+    def run(event: Event) -> int:
+        return consumer.process(event, None)  # type: ignore[no-any-return]
+
+    return run
+
+
+def verify(consume: Callable[[Event], Any], event: Event, model: type[Any]) -> None:
+    """Fail loudly unless every record reached the handler as ``model`` (no fast failures)."""
+    report = consume(event)
+    outcomes = {r.outcome for r in report.records}
+    failures = report.response.get("batchItemFailures") if report.response else None
+    if failures or not outcomes <= {"handled", "upgraded"}:
+        raise SystemExit(f"benchmark consumer did not handle every record: {outcomes} {failures}")
+    if len(report.records) != len(event["Records"]):
+        raise SystemExit("benchmark consumer skipped records")
+
+
+def floor(model: type[Any]) -> Callable[[Event], None]:
+    """The floor: a bare ``msgspec.json.decode`` loop over the same records."""
+    decode = msgspec.json.decode
+
+    def run(event: Event) -> None:
+        for record in event["Records"]:
+            decode(record["body"], type=model)
+
+    return run
+
+
+def floor_mixed(models: list[type[Any]]) -> Callable[[Event], None]:
+    """The floor for a mixed batch: each body decoded into its own version's model."""
+    decode = msgspec.json.decode
+
+    def run(event: Event) -> None:
+        for record, model in zip(event["Records"], models, strict=True):
+            decode(record["body"], type=model)
+
+    return run
+
+
+def bare_pydantic(model: Any) -> Callable[[Event], None]:
+    validate = model.model_validate_json
+
+    def run(event: Event) -> None:
+        for record in event["Records"]:
+            validate(record["body"])
+
+    return run
+
+
+def powertools(model: Any) -> Callable[[Event], Any] | None:
+    """Powertools' ``BatchProcessor`` with its pydantic parser, or None when not installed."""
+    try:
+        from aws_lambda_powertools.utilities.batch import (
+            BatchProcessor,
+            EventType,
+            process_partial_response,
+        )
+        from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
+    except ImportError:
+        return None
+    from pydantic import Json
+
+    class OrderRecord(SqsRecordModel):
+        body: Json[model]  # type: ignore[valid-type]
+
+    processor = BatchProcessor(event_type=EventType.SQS, model=OrderRecord)
+    seen: list[int] = [0]
+
+    def record_handler(record: OrderRecord) -> None:
+        seen[0] += 1
+
+    def run(event: Event) -> Any:
+        return process_partial_response(event, record_handler, processor, None)
+
+    return run
+
+
+# ---- figures ----------------------------------------------------------------------------
+
+
+def consumer_rows(args: argparse.Namespace) -> list[Row]:
+    n, rep = args.records, args.repeats
+    reg = orders.make_registry(orders.MSGSPEC_MODELS)
+    pmodels = orders.pydantic_models()
+    preg = orders.make_registry(pmodels)
+    models = orders.MSGSPEC_MODELS
+    ev_current = orders.sqs_event(reg, n, [4])
+    ev_one = orders.sqs_event(reg, n, [3])
+    ev_three = orders.sqs_event(reg, n, [1])
+    mix = [4, 4, 3, 4, 2, 4, 1, 3]
+    ev_mixed = orders.sqs_event(reg, n, mix)
+    pev_current = orders.sqs_event(preg, n, [4])
+
+    ours = make_consumer(reg, orders.Order)
+    ours_p = make_consumer(preg, pmodels[4])
+    for consume, event, model in (
+        (ours, ev_current, orders.Order),
+        (ours, ev_one, orders.Order),
+        (ours, ev_three, orders.Order),
+        (ours, ev_mixed, orders.Order),
+        (ours_p, pev_current, pmodels[4]),
+    ):
+        verify(consume, event, model)
+
+    def per(p: Any) -> str:
+        return f"{_us(p.candidate_ns, n)} vs {_us(p.baseline_ns, n)} us/rec"
+
+    rows = []
+    p = paired(lambda: ours(ev_current), lambda: floor(orders.Order)(ev_current), repeats=rep)
+    rows.append(
+        row(
+            "consumer, msgspec, current version",
+            "floor: bare msgspec decode loop",
+            per(p),
+            p.ratio,
+            "<= 1.25",
+        )
+    )
+    p = paired(
+        lambda: ours_p(pev_current), lambda: bare_pydantic(pmodels[4])(pev_current), repeats=rep
+    )
+    rows.append(
+        row(
+            "consumer, pydantic, current version",
+            "bare model_validate_json loop",
+            per(p),
+            p.ratio,
+            "<= 1.10",
+        )
+    )
+    p = paired(lambda: ours(ev_one), lambda: floor(models[3])(ev_one), repeats=rep)
+    rows.append(
+        row(
+            "consumer, one upgrade step (v3->v4)",
+            "floor (v3 bodies into v3 model)",
+            per(p),
+            p.ratio,
+            "<= 2.00",
+        )
+    )
+    p = paired(lambda: ours(ev_three), lambda: floor(models[1])(ev_three), repeats=rep)
+    rows.append(
+        row(
+            "consumer, three upgrade steps (v1->v4)",
+            "floor (v1 bodies into v1 model)",
+            per(p),
+            p.ratio,
+        )
+    )
+    mixed_models = [models[mix[i % len(mix)]] for i in range(n)]
+    p = paired(lambda: ours(ev_mixed), lambda: floor_mixed(mixed_models)(ev_mixed), repeats=rep)
+    rows.append(
+        row(
+            "consumer, mixed v1-v4 batch (5/8 current)",
+            "floor (each into own model)",
+            per(p),
+            p.ratio,
+        )
+    )
+
+    pt = powertools(pmodels[4])
+    if pt is None:
+        for label, target in (("msgspec", ">= 6.00"), ("pydantic", ">= 1.50")):
+            rows.append(
+                Row(
+                    f"speed-up vs Powertools, {label} models",
+                    "BatchProcessor + parser",
+                    "-",
+                    None,
+                    target,
+                    None,
+                    "aws-lambda-powertools not installed",
+                )
+            )
+        return rows
+    pt(ev_current)
+    for label, consume, event, target in (
+        ("msgspec", ours, ev_current, ">= 6.00"),
+        ("pydantic", ours_p, pev_current, ">= 1.50"),
+    ):
+        p = paired(lambda c=consume, e=event: c(e), lambda: pt(ev_current), repeats=rep)
+        rows.append(
+            row(
+                f"speed-up vs Powertools, {label} models",
+                "BatchProcessor + parser",
+                per(p),
+                1 / p.ratio,
+                target,
+            )
+        )
+    return rows
+
+
+def encode_rows(args: argparse.Namespace) -> list[Row]:
+    n = args.encode
+    reg = orders.make_registry(orders.MSGSPEC_MODELS)
+    event = orders.sqs_event(reg, min(n, 1000), [4])
+    bodies = [r["body"] for r in event["Records"]]
+    msgs = [msgspec.json.decode(bodies[i % len(bodies)], type=orders.Order) for i in range(n)]
+    encode = reg.encode
+    bare = msgspec.json.encode
+
+    def ours() -> None:
+        for msg in msgs:
+            encoded = encode(msg)
+            encoded.stamp.to_message_attributes()
+
+    def baseline() -> None:
+        for msg in msgs:
+            bare(msg)
+            _ = {
+                "vmsg-type": {"DataType": "String", "StringValue": "order.created"},
+                "vmsg-version": {"DataType": "Number", "StringValue": "4"},
+            }
+
+    p = paired(ours, baseline, repeats=args.repeats)
+    return [
+        row(
+            f"encode + stamp, {n:,} messages",
+            "bare encode + hand-built attrs",
+            f"{_us(p.candidate_ns, n)} vs {_us(p.baseline_ns, n)} us/msg",
+            p.ratio,
+            "<= 1.30",
+        )
+    ]
+
+
+_IMPORT_PROBE = """
+import sys, time
+t = time.perf_counter_ns()
+import {module}
+t = time.perf_counter_ns() - t
+print(t, " ".join(m for m in ("boto3", "botocore", "pydantic") if m in sys.modules))
+"""
+
+
+def _import_once(module: str) -> tuple[int, str]:
+    out = subprocess.run(
+        [sys.executable, "-I", "-c", _IMPORT_PROBE.format(module=module)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split(maxsplit=1)
+    return int(out[0]), (out[1].strip() if len(out) > 1 else "")
+
+
+def import_rows(args: argparse.Namespace) -> list[Row]:
+    _import_once("versioned_msgs")  # compile .pyc files before timing
+    _import_once("msgspec")
+    ours: list[int] = []
+    base: list[int] = []
+    loaded: set[str] = set()
+    for i in range(args.import_runs):
+        pair = ("versioned_msgs", "msgspec") if i % 2 else ("msgspec", "versioned_msgs")
+        for module in pair:
+            ns, extra = _import_once(module)
+            if module == "msgspec":
+                base.append(ns)
+            else:
+                ours.append(ns)
+                loaded.update(extra.split())
+    ratio = statistics.median(ours) / statistics.median(base)
+    measured = (
+        f"{statistics.median(ours) / 1e6:.1f} vs {statistics.median(base) / 1e6:.1f} ms "
+        f"(median of {args.import_runs})"
+    )
+    r = row(
+        "import versioned_msgs (fresh interpreter)", "import msgspec", measured, ratio, "<= 1.30"
+    )
+    if loaded:
+        r = Row(
+            r.figure,
+            r.baseline,
+            r.measured,
+            r.ratio,
+            r.target,
+            False,
+            f"loaded {', '.join(sorted(loaded))}",
+        )
+    return [r]
+
+
+def memory_rows(args: argparse.Namespace) -> list[Row]:
+    reg = orders.make_registry(orders.MSGSPEC_MODELS)
+    limit = int(args.memory_mb * 1024 * 1024)
+    sample = orders.sqs_event(reg, 50, [4])
+    per_record = orders.event_size(sample) / 50
+    event = orders.sqs_event(reg, max(1, int(limit / per_record * 0.999)), [4])
+    size = orders.event_size(event)
+    consume = make_consumer(reg, orders.Order)
+    tracemalloc.start()
+    try:
+        report = consume(event)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    del report
+    return [
+        row(
+            f"peak memory, {size / 1e6:.1f} MB event ({len(event['Records'])} records)",
+            "the event's size",
+            f"{peak / 1e6:.2f} vs {size / 1e6:.2f} MB",
+            peak / size,
+            "<= 2.00",
+        )
+    ]
+
+
+# ---- output -----------------------------------------------------------------------------
+
+
+def table(rows: list[Row]) -> str:
+    head = ("figure", "baseline", "measured (ours vs baseline)", "ratio", "target", "met?")
+    cells = [head]
+    for r in rows:
+        met = "-" if r.met is None else ("yes" if r.met else "NO")
+        if r.note:
+            met += f" ({r.note})"
+        ratio = "-" if r.ratio is None else f"{r.ratio:.2f}x"
+        cells.append((r.figure, r.baseline, r.measured, ratio, r.target or "(info)", met))
+    widths = [max(len(c[i]) for c in cells) for i in range(len(head))]
+    lines = [
+        " | ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in cells
+    ]
+    lines.insert(1, "-+-".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return (
+        f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs ({cpu}), "
+        f"msgspec {msgspec.__version__}, versioned_msgs {vm.__version__}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=1000, help="records per SQS event")
+    parser.add_argument("--encode", type=int, default=10_000, help="messages to encode")
+    parser.add_argument("--repeats", type=int, default=21, help="interleaved pairs per figure")
+    parser.add_argument("--import-runs", type=int, default=15, help="fresh interpreters each")
+    parser.add_argument("--memory-mb", type=float, default=6.0, help="event size, MiB")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny sizes, never fail a target (proves the harness runs)",
+    )
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.records, args.encode, args.repeats, args.import_runs, args.memory_mb = (
+            20,
+            50,
+            3,
+            1,
+            0.05,
+        )
+    print(machine(), flush=True)
+    rows = consumer_rows(args) + encode_rows(args) + import_rows(args) + memory_rows(args)
+    print(table(rows))
+    missed = [r.figure for r in rows if r.met is False]
+    if missed:
+        print(f"\n{len(missed)} target(s) missed: {'; '.join(missed)}")
+        return 0 if args.smoke else 1
+    print(
+        "\nevery target met"
+        + (" (smoke run: sizes too small to mean anything)" if args.smoke else "")
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
