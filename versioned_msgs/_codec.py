@@ -61,7 +61,10 @@ class ModelCodec:
             self.to_builtins: Callable[[Any], Any] = msgspec.to_builtins
             cfg = model.__struct_config__
             self.forbids_unknown: bool = bool(cfg.forbid_unknown_fields)
-            self.wire_fields: frozenset[str] = frozenset(model.__struct_encode_fields__)
+            fields = set(model.__struct_encode_fields__)
+            if cfg.tag_field is not None:  # a tagged Struct needs its tag to decode
+                fields.add(cfg.tag_field)
+            self.wire_fields: frozenset[str] = frozenset(fields)
         elif is_pydantic_model(model):
             self.kind = "pydantic"
             validator = model.__pydantic_validator__

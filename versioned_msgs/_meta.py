@@ -38,4 +38,5 @@ class Meta(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     @property
     def tolerated(self) -> bool:
         """True when the payload was newer than the model and read thanks to ``readable_by``."""
-        return self.version > self.model_version
+        rb = self.readable_by
+        return self.version > self.model_version and rb is not None and rb <= self.model_version

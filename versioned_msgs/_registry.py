@@ -87,6 +87,30 @@ def _name(obj: object) -> str:
     return getattr(obj, "__qualname__", None) or repr(obj)
 
 
+def _describe(kind: str, from_version: int, fn: object) -> str:
+    """``the upgrader from v1 to v2``, plus the function's name when it has a telling one.
+
+    Converters are often anonymous (``def _``, lambdas): their qualname would only confuse.
+    """
+    to = from_version + 1 if kind == "upgrader" else from_version - 1
+    text = f"the {kind} from v{from_version} to v{to}"
+    name = getattr(fn, "__qualname__", None)
+    if isinstance(name, str):
+        last = name.rsplit(".", 1)[-1]
+        if last not in ("_", "<lambda>"):
+            text += f" ({name})"
+    return text
+
+
+def _where_defined(fn: object) -> str:
+    """``file.py:12`` for a Python function, else its repr."""
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return repr(fn)
+    filename = code.co_filename.replace("\\", "/").rsplit("/", 1)[-1]
+    return f"{filename}:{code.co_firstlineno}"
+
+
 class Registry:
     """Message types, their models per version, and the upgraders/downgraders between them.
 
@@ -172,10 +196,9 @@ class Registry:
             info = self._type(type)
             table = info.upgraders if kind == "upgrader" else info.downgraders
             if from_version in table:
-                to = from_version + 1 if kind == "upgrader" else from_version - 1
                 self._problems.append(
-                    f"{type}: two {kind}s from v{from_version} to v{to}: "
-                    f"{_name(table[from_version])} and {_name(fn)}"
+                    f"{type}: {_describe(kind, from_version, fn)} is registered twice "
+                    f"(at {_where_defined(table[from_version])} and at {_where_defined(fn)})"
                 )
                 return fn
             table[from_version] = fn
@@ -200,11 +223,17 @@ class Registry:
         for name in sorted(self._types):
             info = self._types[name]
             if info.current is None:
-                conv = sorted(info.upgraders) + sorted(info.downgraders)
-                found.append(
-                    f"{name}: upgraders/downgraders (from v{', v'.join(map(str, conv))}) "
-                    f"but no model is registered"
-                )
+                # Only converters (or a refused registration) made this entry.
+                conv = [
+                    f"{kind}s from v{', v'.join(map(str, sorted(table)))}"
+                    for kind, table in (
+                        ("upgrader", info.upgraders),
+                        ("downgrader", info.downgraders),
+                    )
+                    if table
+                ]
+                if conv:
+                    found.append(f"{name}: {' and '.join(conv)} are registered but no model")
                 continue
             current = info.current
             for f in sorted(info.upgraders):
@@ -275,7 +304,11 @@ class Registry:
         """The (type, version) a model class is registered as."""
         where = self._by_class.get(model)
         if where is None:
-            raise UnknownTypeError(f"<class {_name(model)}>", self.types())
+            raise UnknownTypeError(
+                _name(model),
+                self.types(),
+                what=f"{_name(model)} is not a registered model",
+            )
         return where
 
     def models(self) -> Iterator[RegisteredModel]:
@@ -344,8 +377,9 @@ class Registry:
             try:
                 data = fn(data)
             except Exception as exc:  # an upgrader bug must surface as a library error
+                kind = "upgrader" if v_to > v_from else "downgrader"
                 raise PayloadError(
-                    f"{info.name}: converting v{v_from} to v{v_to} with {_name(fn)} failed: "
+                    f"{info.name}: {_describe(kind, v_from, fn)} failed: "
                     f"{type(exc).__name__}: {exc}",
                     type=info.name,
                     version=v_from,
@@ -379,23 +413,32 @@ class Registry:
         another version through the downgraders (or upgraders); the result is validated
         against that version's model when the registry has one.
         """
-        where = self._by_class.get(type(msg))
+        cls = type(msg)
+        where = self._by_class.get(cls)
         if where is None:
-            raise UnknownTypeError(f"<instance of {_name(type(msg))}>", self.types())
+            raise UnknownTypeError(
+                _name(cls),
+                self.types(),
+                what=f"cannot encode {_name(cls)}: it is not a registered model",
+            )
         name, version = where
         info = self._types[name]
         target = version if as_version is None else as_version
+        if (
+            isinstance(target, bool)
+            or not isinstance(target, int)
+            or not 1 <= target <= MAX_VERSION
+        ):
+            raise UnsupportedVersionError(
+                f"{name}: expected as_version to be a positive integer below 2^31, got {target!r}",
+                type=name,
+                version=version,
+                current=info.current,
+            )
         entry = info.models[version]
         if target == version:
             body = entry.codec.encode(msg)
         else:
-            if not isinstance(target, int) or isinstance(target, bool) or target < 1:
-                raise UnsupportedVersionError(
-                    f"{name}: expected as_version to be a positive integer, got {target!r}",
-                    type=name,
-                    version=version,
-                    current=info.current,
-                )
             data = self._run(
                 info, self._chain(info, version, target), entry.codec.to_builtins(msg), None
             )
@@ -420,16 +463,16 @@ class Registry:
 
     @overload
     def decode(
-        self, body: bytes, stamp: Stamp | None = None, *, into: type[_M]
+        self, body: bytes | str, stamp: Stamp | None = None, *, into: type[_M]
     ) -> tuple[_M, Meta]: ...
 
     @overload
     def decode(
-        self, body: bytes, stamp: Stamp | None = None, *, into: None = None
+        self, body: bytes | str, stamp: Stamp | None = None, *, into: None = None
     ) -> tuple[Any, Meta]: ...
 
     def decode(
-        self, body: bytes, stamp: Stamp | None = None, *, into: type[Any] | None = None
+        self, body: bytes | str, stamp: Stamp | None = None, *, into: type[Any] | None = None
     ) -> tuple[Any, Meta]:
         """Decode a stamped body into a model instance, upgrading it first when older.
 
@@ -439,6 +482,8 @@ class Registry:
         :class:`UnsupportedVersionError`. ``into`` picks another registered model of the same
         type (an older one: newer payloads are then converted through the downgraders).
         """
+        if isinstance(body, str):  # an SQS/SNS body as Lambda hands it over
+            body = body.encode()
         if stamp is None or looks_embedded(body):
             inner, data = unembed(body)
             if inner is not None:
