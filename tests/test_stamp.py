@@ -675,3 +675,27 @@ def test_is_json() -> None:
         assert is_json(ct)
     for ct in ["text/plain", "application/jsonl", "application/octet-stream"]:
         assert not is_json(ct)
+
+
+def test_from_message_attributes_rereads_mutated_entries() -> None:
+    """Entries equal to the previous read reuse its stamp; a changed or mutated entry is reread."""
+    attrs = {
+        "vmsg-type": {"dataType": "String", "stringValue": "order.created"},
+        "vmsg-version": {"dataType": "Number", "stringValue": "2"},
+    }
+    first = vm.Stamp.from_message_attributes(attrs)
+    assert first is not None
+    assert first.version == 2
+    again = {k: dict(v) for k, v in attrs.items()}
+    assert vm.Stamp.from_message_attributes(again) is first
+    attrs["vmsg-version"]["stringValue"] = "3"  # the caller mutates its own entry in place
+    third = vm.Stamp.from_message_attributes(attrs)
+    assert third is not None
+    assert third.version == 3
+    attrs["vmsg-version"]["dataType"] = "Binary"
+    with pytest.raises(vm.StampError, match="vmsg-version to have DataType Number"):
+        vm.Stamp.from_message_attributes(attrs)
+    with_producer = {**again, "vmsg-producer": {"dataType": "String", "stringValue": "api:1"}}
+    stamp = vm.Stamp.from_message_attributes(with_producer)
+    assert stamp is not None
+    assert stamp.producer == "api:1"
