@@ -43,6 +43,23 @@ def make_registry() -> vm.Registry:
 ORDER = OrderV2(order_id="o-1", total_cents=1250)
 
 
+class Calls:
+    """Counts the API calls a real boto3 client makes (a botocore event hook, not a mock)."""
+
+    def __init__(self, *clients: Any) -> None:
+        self.names: list[str] = []
+        self.params: list[dict[str, Any]] = []
+        for client in clients:
+            client.meta.events.register("before-call", self._call)
+            client.meta.events.register("before-parameter-build", self._params)
+
+    def _call(self, model: Any, **_: Any) -> None:
+        self.names.append(model.name)
+
+    def _params(self, params: dict[str, Any], **_: Any) -> None:
+        self.params.append(dict(params))
+
+
 def _queue(aws: Emulator, name: str = "q", **attrs: str) -> tuple[Any, str, str]:
     sqs = aws.client("sqs")
     url = sqs.create_queue(QueueName=name, Attributes=attrs)["QueueUrl"]

@@ -124,7 +124,13 @@ def check_attribute_name(name: object, where: str) -> str:
 def _number_text(name: str, value: int | float, where: str) -> str:
     if isinstance(value, float):
         if not math.isfinite(value):
-            fail(where, "Number attribute value", "a finite number", value, f"{name}: got {value}")
+            fail(
+                where,
+                "Number attribute value",
+                "a finite number",
+                value,
+                f"attribute {name!r}: expected a finite number, got {value}",
+            )
         return repr(value)
     text = str(value)
     digits = len(text.lstrip("-"))

@@ -363,21 +363,48 @@ class Publisher:
                 f"{where}: expected max_message_bytes from {SQS_MIN_MESSAGE_BYTES} to "
                 f"{SQS_MAX_MESSAGE_BYTES}, got {max_message_bytes!r}"
             )
-        fifo = _is_fifo(queue_url)
         request: dict[str, Any] = {}
         delay = _per_message(delay_seconds, msg)
         if delay is not None:
-            request["DelaySeconds"] = check_delay(delay, fifo, where)
+            request["DelaySeconds"] = check_delay(delay, _is_fifo(queue_url), where)
+        return self._message_entry(
+            request,
+            queue_url,
+            msg,
+            group_id,
+            dedup_id,
+            attributes,
+            embed=embed,
+            service="SQS",
+            allowed=allowed,
+            where=where,
+        )
+
+    def _message_entry(
+        self,
+        request: dict[str, Any],
+        target: str,
+        msg: object,
+        group_id: PerMessage[str] | None,
+        dedup_id: PerMessage[str] | None,
+        attributes: PerMessage[Mapping[str, object]] | None,
+        *,
+        embed: bool,
+        service: str,
+        allowed: int,
+        where: str,
+    ) -> tuple[dict[str, Any], _Prepared]:
+        """Complete an SQS or SNS request entry: FIFO ids, body and attributes, all checked."""
         group = _per_message(group_id, msg)
         if group is not None:
             request["MessageGroupId"] = check_fifo_id(group, "message group id", where)
-        elif fifo:
+        elif _is_fifo(target):
             fail(
                 where,
                 "FIFO message group id",
                 "a group_id",
                 None,
-                "FIFO queues need a group_id (a string, or a callable of the message)",
+                f"{service} FIFO targets need a group_id (a string, or a callable of the message)",
             )
         dedup = _per_message(dedup_id, msg)
         if dedup is not None:
@@ -386,11 +413,11 @@ class Publisher:
             msg,
             _per_message(attributes, msg),
             embed=embed,
-            limit="SQS message size",
+            limit=f"{service} message size",
             allowed=allowed,
             where=where,
         )
-        request["MessageBody"] = prepared.body
+        request["MessageBody" if service == "SQS" else "Message"] = prepared.body
         request["MessageAttributes"] = prepared.attributes
         return request, prepared
 
@@ -487,31 +514,18 @@ class Publisher:
         subj = _per_message(subject, msg)
         if subj is not None:
             request["Subject"] = check_subject(subj, where)
-        group = _per_message(group_id, msg)
-        if group is not None:
-            request["MessageGroupId"] = check_fifo_id(group, "message group id", where)
-        elif _is_fifo(topic_arn):
-            fail(
-                where,
-                "FIFO message group id",
-                "a group_id",
-                None,
-                "FIFO topics need a group_id (a string, or a callable of the message)",
-            )
-        dedup = _per_message(dedup_id, msg)
-        if dedup is not None:
-            request["MessageDeduplicationId"] = check_fifo_id(dedup, "deduplication id", where)
-        prepared = self._prepare(
+        return self._message_entry(
+            request,
+            topic_arn,
             msg,
-            _per_message(attributes, msg),
+            group_id,
+            dedup_id,
+            attributes,
             embed=embed,
-            limit="SNS message size",
+            service="SNS",
             allowed=SNS_MAX_MESSAGE_BYTES,
             where=where,
         )
-        request["Message"] = prepared.body
-        request["MessageAttributes"] = prepared.attributes
-        return request, prepared
 
     def publish(
         self,
