@@ -1,0 +1,129 @@
+"""versioned-msgs redrive: parked messages back to their queue (versioned_msgs._redrive)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from versioned_msgs._cli import main
+from versioned_msgs._demo_models import OrderCreatedV1, registry_v1
+from versioned_msgs._redrive import outgoing_attributes, redrive
+from versioned_msgs.testing import Emulator
+
+
+def _park(sqs: Any, park_url: str, n: int) -> None:
+    for i in range(n):
+        enc = registry_v1.encode(OrderCreatedV1(order_id=f"o-{i}", total_cents=i))
+        sqs.send_message(
+            QueueUrl=park_url,
+            MessageBody=enc.body.decode(),
+            MessageAttributes={
+                **enc.stamp.to_message_attributes(),
+                "tenant": {"DataType": "String", "StringValue": "acme"},
+                "vmsg-parked-reason": {
+                    "DataType": "String",
+                    "StringValue": "order.created v1 is newer than this reader",
+                },
+            },
+        )
+
+
+def _drain(sqs: Any, url: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    while True:
+        got = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], WaitTimeSeconds=0
+        ).get("Messages", [])
+        if not got:
+            return out
+        out.extend(got)
+
+
+def test_redrive_moves_everything_and_drops_the_reason(
+    aws: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every parked message arrives with its body and attributes, minus vmsg-parked-reason."""
+    sqs = aws.client("sqs")
+    park = sqs.create_queue(QueueName="orders-parked")["QueueUrl"]
+    queue = sqs.create_queue(QueueName="orders")["QueueUrl"]
+    _park(sqs, park, 13)
+    assert main(["redrive", park, queue, "--endpoint-url", aws.endpoint_url]) == 0
+    out = capsys.readouterr().out
+    assert "redrive: moved 13 messages" in out
+    assert ["order.created", "v1", "is", "newer", "than", "this", "reader", "13"] in [
+        line.split() for line in out.splitlines()
+    ]
+    moved = _drain(sqs, queue)
+    assert len(moved) == 13
+    assert sorted(m["Body"] for m in moved) == sorted(
+        registry_v1.encode(OrderCreatedV1(order_id=f"o-{i}", total_cents=i)).body.decode()
+        for i in range(13)
+    )
+    for m in moved:
+        attrs = m["MessageAttributes"]
+        assert set(attrs) == {"vmsg-type", "vmsg-version", "tenant"}
+        assert attrs["vmsg-version"]["DataType"] == "Number"
+        assert attrs["tenant"]["StringValue"] == "acme"
+    assert _drain(sqs, park) == []
+
+
+def test_redrive_limit_and_fifo(aws: Emulator) -> None:
+    """--limit moves at most that many; a FIFO target gets group and deduplication ids."""
+    sqs = aws.client("sqs")
+    park = sqs.create_queue(QueueName="p")["QueueUrl"]
+    fifo = sqs.create_queue(QueueName="t.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    _park(sqs, park, 4)
+    result = redrive(sqs, park, fifo, limit=3)
+    assert result.moved == 3
+    assert result.complete
+    assert len(_drain(sqs, fifo)) == 3
+
+
+def test_failed_send_keeps_the_message_parked(aws: Emulator) -> None:
+    """When the send fails the message is not deleted from the park queue."""
+    sqs = aws.client("sqs")
+    park = sqs.create_queue(QueueName="p2")["QueueUrl"]
+    fifo = sqs.create_queue(QueueName="needs-ids.fifo", Attributes={"FifoQueue": "true"})[
+        "QueueUrl"
+    ]
+    _park(sqs, park, 1)
+
+    class NoSend:
+        def __init__(self, real: Any) -> None:
+            self._real = real
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._real, name)
+
+        def send_message_batch(self, **kwargs: Any) -> Any:
+            return {
+                "Successful": [],
+                "Failed": [
+                    {"Id": e["Id"], "Code": "X", "SenderFault": True} for e in kwargs["Entries"]
+                ],
+            }
+
+    result = redrive(NoSend(sqs), park, fifo, limit=1)
+    assert not result.complete
+    assert result.moved == 0
+    assert len(result.send_failed) == 1
+    attrs = sqs.get_queue_attributes(
+        QueueUrl=park, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    assert attrs["ApproximateNumberOfMessagesNotVisible"] == "1"
+
+
+def test_outgoing_attributes_shape() -> None:
+    """Received attributes lose list fields and the park reason."""
+    got = outgoing_attributes(
+        {
+            "a": {"DataType": "String", "StringValue": "x", "StringListValues": []},
+            "b": {"DataType": "Binary", "BinaryValue": b"\x00"},
+            "vmsg-parked-reason": {"DataType": "String", "StringValue": "r"},
+        }
+    )
+    assert got == {
+        "a": {"DataType": "String", "StringValue": "x"},
+        "b": {"DataType": "Binary", "BinaryValue": b"\x00"},
+    }

@@ -1,0 +1,5 @@
+"""``python -m versioned_msgs``: the ``versioned-msgs`` command line."""
+
+from ._cli import main
+
+raise SystemExit(main())
