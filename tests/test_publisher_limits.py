@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import msgspec
+import pydantic
 import pytest
 from test_publisher import ORDER, Calls, OrderV1, OrderV2, _queue, _receive, make_registry
 
@@ -56,6 +57,8 @@ def _limit_cases(url: str, topic: str) -> list[tuple[str, Any]]:
         ("message attribute name", lambda p: p.send(url, ORDER, attributes={"a b": "v"})),
         ("reserved attribute prefix", lambda p: p.publish(topic, ORDER, attributes={"vmsg-x": 1})),
         ("SQS character set", lambda p: p.send(url, vm.Encoded(b'"\x01"', _stamp()))),
+        ("SQS character set", lambda p: p.send(url, Note("lone \ud800 surrogate"))),
+        ("SQS character set", lambda p: p.put_events([Note("\udfff")], source="app")),
         ("SNS subject", lambda p: p.publish(topic, ORDER, subject="two\nlines")),
         ("FIFO message group id", lambda p: p.send(url + ".fifo", ORDER)),
         ("FIFO message group id", lambda p: p.publish(topic + ".fifo", ORDER)),
@@ -134,6 +137,23 @@ def test_noncharacters_in_a_payload_are_escaped_so_the_message_is_deliverable(
     assert "\\ufffe" in m["Body"]
     stamp = vm.Stamp.from_message_attributes(m["MessageAttributes"])
     assert note_registry().decode(m["Body"].encode(), stamp)[0] == note
+
+
+def test_pydantic_payloads_are_escaped_too(aws: Emulator) -> None:
+    """A pydantic model with U+FFFF in a field is delivered and reads back unchanged."""
+
+    class Memo(pydantic.BaseModel):
+        text: str
+
+    reg = vm.Registry()
+    reg.message("memo", version=1)(Memo)
+    sqs, url, _ = _queue(aws)
+    vm.Publisher(reg).send(url, Memo(text="\uffff\ufffe"))
+    [m] = _receive(sqs, url)
+    stamp = vm.Stamp.from_message_attributes(m["MessageAttributes"])
+    assert reg.decode(m["Body"].encode(), stamp)[0] == Memo(text="\uffff\ufffe")
+    with pytest.raises(vm.LimitExceededError, match="lone surrogate"):
+        vm.Publisher(reg).send(url, Memo(text="\ud800"))
 
 
 # ---- pins -------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from typing import Any, TypeAlias, TypeVar
 import msgspec
 
 from ._batch import BatchResult, BatchSuccess, EntryOutcome, run_batches
-from ._errors import RegistryError, UnsupportedVersionError
+from ._errors import RegistryError, UnsupportedVersionError, VersionedMsgsError
 from ._limits import (
     EVENTBRIDGE_MAX_BYTES,
     KINESIS_MAX_REQUEST_BYTES,
@@ -250,13 +250,29 @@ class Publisher:
 
         An :class:`Encoded` value passes through unchanged (apart from the escaping).
         """
+        return self._encode(msg, "encode")
+
+    def _encode(self, msg: object, where: str) -> Encoded:
         if isinstance(msg, Encoded):
             enc = msg
         else:
             name, version = self._registry.lookup(type(msg))
             pin = self.pins.get(name)
             as_version = pin if pin is not None and version > pin else None
-            enc = self._registry.encode(msg, as_version=as_version, producer=self.producer)
+            try:
+                enc = self._registry.encode(msg, as_version=as_version, producer=self.producer)
+            except ValueError as exc:
+                # A lone surrogate (U+D800-U+DFFF) has no UTF-8 form: no transport takes it.
+                if isinstance(exc, VersionedMsgsError) or "surrogates not allowed" not in str(exc):
+                    raise
+                fail(
+                    where,
+                    "SQS character set",
+                    "#x9 #xA #xD #x20-#xD7FF #xE000-#xFFFD #x10000-#x10FFFF",
+                    "a lone surrogate (U+D800-U+DFFF)",
+                    f"the {name} v{version} payload contains a lone surrogate (U+D800-U+DFFF), "
+                    f"which has no UTF-8 form and which SQS, SNS and EventBridge reject",
+                )
         if is_json(enc.stamp.content_type):
             body = escape_json(enc.body)
             if body is not enc.body:
@@ -273,7 +289,7 @@ class Publisher:
         allowed: int,
         where: str,
     ) -> _Prepared:
-        enc = self.encode(msg)
+        enc = self._encode(msg, where)
         body = enc.embedded() if embed else enc.body
         user = user_attributes(attributes, where)
         ours = enc.stamp.to_message_attributes()
@@ -615,8 +631,8 @@ class Publisher:
         taken = sorted({"Bucket", "Key", "Body", "Metadata", "ContentType"} & params.keys())
         if taken:
             raise TypeError(f"put_object: {', '.join(taken)} are set by the publisher")
-        enc = self.encode(msg)
         where = f"put_object to s3://{bucket}/{key}"
+        enc = self._encode(msg, where)
         meta = s3_metadata(enc.stamp.to_s3_metadata(), metadata, where)
         body = enc.embedded() if embed else enc.body
         resp: dict[str, Any] = self._client("s3").put_object(
@@ -634,7 +650,7 @@ class Publisher:
     def _kinesis_entry(
         self, msg: object, partition_key: PerMessage[str], where: str
     ) -> tuple[dict[str, Any], int]:
-        data = self.encode(msg).embedded()
+        data = self._encode(msg, where).embedded()
         key = check_partition_key(_per_message(partition_key, msg), len(data), where)
         return {"Data": data, "PartitionKey": key}, len(data) + len(key.encode())
 
@@ -711,7 +727,7 @@ class Publisher:
         for i, msg in enumerate(msgs):
             where = f"put_events to {bus_name or 'default'}, message {i}"
             check_eventbridge_source(source, where)
-            enc = self.encode(msg)
+            enc = self._encode(msg, where)
             entry: dict[str, Any] = {
                 "Source": source,
                 "DetailType": enc.stamp.type,
