@@ -499,13 +499,13 @@ def test_s3_without_stamp_is_none(metadata: dict[str, str] | None) -> None:
         ),
         (
             {"vmsg_type": "a", "vmsg_version": "1"},
-            "S3 metadata: expected the key vmsg-type, got 'vmsg_type'",
+            "S3 metadata: expected the key vmsg-type, got 'vmsg_type' = 'a'",
             "type",
             "a",
         ),
         (
             {"vmsg-type": "a", "vmsg-version": "1", "vmsg_readable_by": "1"},
-            "S3 metadata: expected the key vmsg-readable-by, got 'vmsg_readable_by'",
+            "S3 metadata: expected the key vmsg-readable-by, got 'vmsg_readable_by' = '1'",
             "readable_by",
             "1",
         ),

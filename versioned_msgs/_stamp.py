@@ -169,8 +169,8 @@ class Stamp(msgspec.Struct, frozen=True, gc=False, kw_only=True):
             ATTR_TYPE: {"DataType": "String", "StringValue": self.type},
             ATTR_VERSION: {"DataType": "Number", "StringValue": str(self.version)},
         }
-        rb = self._readable_by_on_wire()
-        if rb is not None:
+        rb = self.readable_by  # (inlined _readable_by_on_wire: this runs once per message)
+        if rb is not None and rb != self.version:
             attrs[ATTR_READABLE_BY] = {"DataType": "Number", "StringValue": str(rb)}
         if self.producer is not None:
             attrs[ATTR_PRODUCER] = {"DataType": "String", "StringValue": self.producer}
@@ -271,7 +271,8 @@ class Stamp(msgspec.Struct, frozen=True, gc=False, kw_only=True):
             if k in low:
                 field = k[5:]
                 raise StampError(
-                    f"{where}: expected the key vmsg-{field.replace('_', '-')}, got {k!r}",
+                    f"{where}: expected the key vmsg-{field.replace('_', '-')}, got "
+                    f"{k!r} = {low[k]!r}",
                     field=field,
                     value=low[k],
                 )
