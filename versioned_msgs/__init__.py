@@ -6,6 +6,7 @@ pydantic never by this package.
 """
 
 from ._batch import BatchFailure, BatchResult, BatchSuccess
+from ._consumer import Consumer, RecordResult, RecordsFailedError, Report, consume
 from ._errors import (
     LimitExceededError,
     MissingStampError,
@@ -16,9 +17,12 @@ from ._errors import (
     UnsupportedVersionError,
     VersionedMsgsError,
 )
+from ._events import EventShapeError
 from ._meta import Meta
+from ._metrics import EMFMetrics, MemoryMetrics, MetricsSink
 from ._publisher import Publisher
 from ._registry import RegisteredModel, Registry
+from ._s3reader import S3Reader, StaleObjectError
 from ._stamp import Encoded, Stamp
 
 __version__ = "0.1.0.dev0"
@@ -27,19 +31,30 @@ __all__ = [
     "BatchFailure",
     "BatchResult",
     "BatchSuccess",
+    "Consumer",
+    "EMFMetrics",
     "Encoded",
+    "EventShapeError",
     "LimitExceededError",
+    "MemoryMetrics",
     "Meta",
+    "MetricsSink",
     "MissingStampError",
     "PayloadError",
     "Publisher",
+    "RecordResult",
+    "RecordsFailedError",
     "RegisteredModel",
     "Registry",
     "RegistryError",
+    "Report",
+    "S3Reader",
+    "StaleObjectError",
     "Stamp",
     "StampError",
     "UnknownTypeError",
     "UnsupportedVersionError",
     "VersionedMsgsError",
+    "consume",
     "__version__",
 ]

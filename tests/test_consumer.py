@@ -1,0 +1,488 @@
+"""vm.Consumer on in-process Lambda events: routing, policies, outcomes, responses."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from consumer_models import (
+    OrderV1,
+    OrderV2,
+    Seen,
+    consumer_registry,
+    invoice,
+    v1,
+    v2,
+    v3,
+    v4,
+)
+
+import versioned_msgs as vm
+from versioned_msgs.testing import (
+    eventbridge_event,
+    kinesis_event,
+    s3_event,
+    sns_event,
+    sns_sqs_event,
+    sqs_event,
+)
+
+
+def make(**options: Any) -> tuple[vm.Consumer, Seen]:
+    consumer = vm.Consumer(consumer_registry(), **options)
+    seen = Seen()
+    consumer.handler(OrderV2)(seen)
+    return consumer, seen
+
+
+def outcomes(report: vm.Report) -> list[str]:
+    return [r.outcome for r in report.records]
+
+
+def failed_ids(report: vm.Report) -> list[str]:
+    assert report.response is not None
+    return [f["itemIdentifier"] for f in report.response["batchItemFailures"]]
+
+
+# ---- SQS ----
+
+
+def test_sqs_current_version_is_handled_and_older_upgraded() -> None:
+    """v2 goes to the v2 handler as-is; v1 is upgraded first; nothing is reported failed."""
+    consumer, seen = make()
+    report = consumer.process(sqs_event(v1("a"), v2("b", 5)), None)
+    assert outcomes(report) == ["upgraded", "handled"]
+    assert report.response == {"batchItemFailures": []}
+    assert [m for m, _ in seen.calls] == [OrderV2(id="a", qty=1), OrderV2(id="b", qty=5)]
+    first, second = (meta for _, meta in seen.calls)
+    assert (first.version, first.upgraded_from, first.model_version) == (1, 1, 2)
+    assert (second.version, second.upgraded_from) == (2, None)
+
+
+def test_sqs_meta_carries_source_ids_user_attributes_and_record() -> None:
+    """Meta: source sqs, the messageId, only the user's attributes as plain values, the record."""
+    consumer, seen = make()
+    event = sqs_event(v2(), attributes={"tenant": "acme", "priority": 3, "ratio": 0.5})
+    report = consumer.process(event, None)
+    meta = seen.calls[0][1]
+    rec = event["Records"][0]
+    assert meta.source == "sqs"
+    assert meta.message_id == rec["messageId"] == report.records[0].message_id
+    assert meta.attributes == {"tenant": "acme", "priority": 3, "ratio": 0.5}
+    assert meta.record is rec
+    assert meta.group_id is None
+    assert report.records[0].meta is meta
+
+
+def test_sqs_stamp_only_message_has_empty_attributes() -> None:
+    """With only the stamp attributes, Meta.attributes is an empty dict."""
+    consumer, seen = make()
+    consumer.process(sqs_event(v2()), None)
+    assert seen.calls[0][1].attributes == {}
+
+
+def test_older_model_handler_routes_that_version_as_is() -> None:
+    """A handler for the v1 model receives v1 payloads unconverted (routed); v2 goes to v2."""
+    consumer, seen = make()
+    legacy = Seen()
+    consumer.handler(OrderV1)(legacy)
+    report = consumer.process(sqs_event(v1("old"), v2("new")), None)
+    assert outcomes(report) == ["routed", "handled"]
+    assert legacy.calls[0][0] == OrderV1(id="old")
+    assert seen.ids == ["new"]
+
+
+def test_newer_readable_version_is_tolerated() -> None:
+    """v3 declares readable_by=2: the v2 handler reads it, ignoring the new field."""
+    consumer, seen = make()
+    report = consumer.process(sqs_event(v3("c", 9)), None)
+    assert outcomes(report) == ["tolerated"]
+    assert seen.calls[0][0] == OrderV2(id="c", qty=9)
+    meta = seen.calls[0][1]
+    assert (meta.version, meta.model_version, meta.readable_by) == (3, 2, 2)
+    assert meta.tolerated
+
+
+@pytest.mark.parametrize(
+    ("policy", "outcome", "reported"),
+    [("retry", "retried", True), ("ignore", "ignored", False), ("reject", "rejected", True)],
+)
+def test_newer_unreadable_version_follows_on_newer(
+    policy: str, outcome: str, reported: bool
+) -> None:
+    """v4 is not readable by v2 readers: on_newer decides, and retried/rejected are reported."""
+    consumer, seen = make(on_newer=policy)
+    event = sqs_event(v4("d"), v2("b"))
+    report = consumer.process(event, None)
+    assert outcomes(report) == [outcome, "handled"]
+    assert seen.ids == ["b"]
+    expected = [event["Records"][0]["messageId"]] if reported else []
+    assert failed_ids(report) == expected
+    err = report.records[0].error
+    assert isinstance(err, vm.UnsupportedVersionError)
+    assert "order.created v4 is newer than this reader" in str(err)
+    assert report.records[0].meta is not None
+    assert report.records[0].meta.version == 4
+
+
+def test_mixed_batch_every_record_accounted_for_in_order() -> None:
+    """v1, v2, newer readable v3, newer unreadable v4: four results in event order."""
+    consumer, seen = make()
+    event = sqs_event(v1("a"), v2("b"), v3("c"), v4("d"))
+    report = consumer.process(event, None)
+    assert outcomes(report) == ["upgraded", "handled", "tolerated", "retried"]
+    assert [r.message_id for r in report.records] == [r["messageId"] for r in event["Records"]]
+    assert failed_ids(report) == [event["Records"][3]["messageId"]]
+    assert seen.ids == ["a", "b", "c"]
+
+
+def test_unknown_type_follows_on_unknown() -> None:
+    """A type the registry does not know is rejected by default, parked-free and reported."""
+    consumer, _ = make()
+    report = consumer.process(sqs_event(invoice()), None)
+    assert outcomes(report) == ["rejected"]
+    assert isinstance(report.records[0].error, vm.UnknownTypeError)
+    consumer2, _ = make(on_unknown="ignore")
+    assert outcomes(consumer2.process(sqs_event(invoice()), None)) == ["ignored"]
+
+
+def test_registered_type_without_handler_is_unknown_to_this_consumer() -> None:
+    """A type the registry knows but no handler takes follows on_unknown, naming the gap."""
+    consumer = vm.Consumer(consumer_registry(invoices=True))
+    consumer.handler(OrderV2)(Seen())
+    report = consumer.process(sqs_event(invoice()), None)
+    assert outcomes(report) == ["rejected"]
+    assert "invoice.paid v1: no handler in this consumer" in str(report.records[0].error)
+
+
+def test_ignore_drops_listed_versions_and_counts_them() -> None:
+    """consumer.ignore(type, versions=[1]) acknowledges v1 without calling the handler."""
+    consumer, seen = make()
+    consumer.ignore("order.created", versions=[1])
+    report = consumer.process(sqs_event(v1("a"), v2("b")), None)
+    assert outcomes(report) == ["ignored", "handled"]
+    assert seen.ids == ["b"]
+    assert report.counts() == {
+        ("order.created", 1, "ignored"): 1,
+        ("order.created", 2, "handled"): 1,
+    }
+
+
+def test_ignore_without_versions_drops_every_version() -> None:
+    """ignore(type) with no versions drops the whole type."""
+    consumer, seen = make()
+    consumer.ignore("order.created")
+    assert outcomes(consumer.process(sqs_event(v1(), v2(), v4()), None)) == ["ignored"] * 3
+    assert seen.calls == []
+
+
+def test_handler_exception_fails_only_its_record() -> None:
+    """A handler that raises makes that record failed; the others are still processed."""
+    consumer = vm.Consumer(consumer_registry())
+    seen = Seen(fail_ids=("bad",))
+    consumer.handler(OrderV2)(seen)
+    event = sqs_event(v2("ok1"), v2("bad"), v1("ok2"))
+    report = consumer.process(event, None)
+    assert outcomes(report) == ["handled", "failed", "upgraded"]
+    assert isinstance(report.records[1].error, RuntimeError)
+    assert failed_ids(report) == [event["Records"][1]["messageId"]]
+    assert consumer.handle_event(sqs_event(v2("ok")), None) == {"batchItemFailures": []}
+
+
+def test_malformed_stamp_is_rejected() -> None:
+    """A vmsg-version that is not a canonical number is a StampError: rejected, reported."""
+    consumer, _ = make()
+    event = sqs_event(v2("x"), v2("y"))
+    event["Records"][0]["messageAttributes"]["vmsg-version"]["stringValue"] = "02"
+    report = consumer.process(event, None)
+    assert outcomes(report) == ["rejected", "handled"]
+    assert isinstance(report.records[0].error, vm.StampError)
+    assert report.records[0].meta is None
+
+
+def test_payload_not_fitting_the_model_is_rejected() -> None:
+    """A stamped body that does not decode into its model is rejected with a PayloadError."""
+    consumer, _ = make()
+    event = sqs_event(v2())
+    event["Records"][0]["body"] = '{"id": 5}'
+    report = consumer.process(event, None)
+    assert outcomes(report) == ["rejected"]
+    assert isinstance(report.records[0].error, vm.PayloadError)
+
+
+def test_unversioned_follows_on_unversioned() -> None:
+    """A record without a stamp is rejected by default; ignore acknowledges it."""
+    consumer, _ = make()
+    event = sqs_event(v2())
+    event["Records"][0]["messageAttributes"] = {}
+    report = consumer.process(event, None)
+    assert outcomes(report) == ["rejected"]
+    assert isinstance(report.records[0].error, vm.MissingStampError)
+    consumer2, _ = make(on_unversioned="ignore")
+    assert outcomes(consumer2.process(event, None)) == ["ignored"]
+
+
+def test_on_unversioned_int_assumes_that_version() -> None:
+    """on_unversioned=1 decodes an unstamped body as order.created v1 (then upgrades it)."""
+    consumer, seen = make(on_unversioned=1)
+    event = sqs_event(v1("legacy"))
+    event["Records"][0]["messageAttributes"] = {}
+    report = consumer.process(event, None)
+    assert outcomes(report) == ["upgraded"]
+    assert seen.calls[0][0] == OrderV2(id="legacy", qty=1)
+
+
+def test_on_unversioned_int_is_ambiguous_with_two_types() -> None:
+    """An assumed version needs one type: a second handled type raises at registration."""
+    consumer = vm.Consumer(consumer_registry(invoices=True), on_unversioned=1)
+    consumer.handler(OrderV2)(Seen())
+    from consumer_models import InvoiceV1
+
+    with pytest.raises(ValueError, match="ambiguous"):
+        consumer.handler(InvoiceV1)(Seen())
+
+
+def test_bad_options_raise_at_construction() -> None:
+    """Unknown policies, park without a queue and an assumed version past current raise."""
+    reg = consumer_registry()
+    with pytest.raises(ValueError, match="on_newer: expected one of"):
+        vm.Consumer(reg, on_newer="drop")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="park_queue_url"):
+        vm.Consumer(reg, on_unknown="park")
+    with pytest.raises(ValueError, match="newer than the registry knows"):
+        vm.Consumer(reg, on_unversioned=7)
+
+
+# ---- ordering: FIFO and Kinesis ----
+
+
+def test_fifo_stops_group_at_first_failure_and_reports_later_records() -> None:
+    """FIFO: after a failure, later records of the same group are not processed but reported."""
+    consumer = vm.Consumer(consumer_registry())
+    seen = Seen(fail_ids=("b",))
+    consumer.handler(OrderV2)(seen)
+    event = sqs_event(v2("a"), v2("b"), v2("c"), v1("d"), group_id="g1")
+    other = sqs_event(v2("x"), group_id="g2")["Records"][0]
+    event["Records"].insert(3, other)
+    report = consumer.process(event, None)
+    assert outcomes(report) == ["handled", "failed", "retried", "handled", "retried"]
+    ids = [r["messageId"] for r in event["Records"]]
+    assert failed_ids(report) == [ids[1], ids[2], ids[4]]
+    assert seen.ids == ["a", "b", "x"]
+    assert report.records[0].meta is not None
+    assert report.records[0].meta.group_id == "g1"
+    assert "message group 'g1'" in str(report.records[2].error)
+
+
+def test_kinesis_stops_at_first_failure_and_reports_sequence_numbers() -> None:
+    """Kinesis: itemIdentifier is the sequence number; records after a failure are reported."""
+    consumer, seen = make()
+    event = kinesis_event(v2("a"), v4("b"), v2("c"))
+    report = consumer.process(event, None)
+    seqs = [r["kinesis"]["sequenceNumber"] for r in event["Records"]]
+    assert outcomes(report) == ["handled", "retried", "retried"]
+    assert failed_ids(report) == seqs[1:]
+    assert seen.ids == ["a"]
+    meta = seen.calls[0][1]
+    assert (meta.source, meta.message_id, meta.group_id) == ("kinesis", seqs[0], "pk")
+
+
+def test_kinesis_ignored_records_do_not_stop_the_shard() -> None:
+    """Only failures stop a shard: an ignored record lets the next ones run."""
+    consumer, _ = make(on_newer="ignore")
+    report = consumer.process(kinesis_event(v4("b"), v2("c")), None)
+    assert outcomes(report) == ["ignored", "handled"]
+    assert failed_ids(report) == []
+
+
+# ---- async sources ----
+
+
+def test_sns_direct_processes_every_record_then_raises_naming_failures() -> None:
+    """SNS→Lambda: every record runs, then RecordsFailedError names the failed ones."""
+    consumer, seen = make()
+    event = sns_event(v4("late"), v2("b"))
+    with pytest.raises(vm.RecordsFailedError) as info:
+        consumer.handle_event(event, None)
+    assert seen.ids == ["b"]
+    mid = event["Records"][0]["Sns"]["MessageId"]
+    assert f"{mid} retried" in str(info.value)
+    assert "1 of 2 sns records failed" in str(info.value)
+    assert outcomes(info.value.report) == ["retried", "handled"]
+    assert consumer.handle_event(sns_event(v1("ok")), None) is None
+
+
+def test_sns_direct_meta_and_attributes() -> None:
+    """SNS→Lambda: Type/Value attributes are read; Meta.source is sns with the MessageId."""
+    consumer, seen = make()
+    event = sns_event(v1("a"), attributes={"tenant": "acme", "n": 2})
+    report = consumer.process(event, None)
+    assert report.response is None
+    meta = seen.calls[0][1]
+    assert meta.source == "sns"
+    assert meta.message_id == event["Records"][0]["Sns"]["MessageId"]
+    assert meta.attributes == {"tenant": "acme", "n": 2}
+
+
+def test_reject_on_async_sources_raises_too() -> None:
+    """A rejected record in an async invocation raises, so it reaches the failure destination."""
+    consumer, _ = make()
+    with pytest.raises(vm.RecordsFailedError, match="rejected"):
+        consumer.handle_event(sns_event(invoice()), None)
+
+
+def test_eventbridge_direct_reads_the_embedded_envelope() -> None:
+    """EventBridge→Lambda: detail is the embedded envelope; the id is the message id."""
+    consumer, seen = make()
+    event = eventbridge_event(v1("eb"))
+    assert event["detail-type"] == "order.created"
+    report = consumer.process(event, None)
+    assert outcomes(report) == ["upgraded"]
+    assert seen.calls[0][1].message_id == event["id"]
+    assert seen.calls[0][1].source == "eventbridge"
+    with pytest.raises(vm.RecordsFailedError):
+        consumer.handle_event(eventbridge_event(v4()), None)
+
+
+def test_eventbridge_event_inside_sqs_body() -> None:
+    """EventBridge→SQS: the SQS body is the whole EventBridge event; it is unwrapped."""
+    import json
+
+    consumer, seen = make()
+    eb = eventbridge_event(v2("via-eb"))
+    event = sqs_event(v2())
+    event["Records"][0]["body"] = json.dumps(eb)
+    event["Records"][0]["messageAttributes"] = {}
+    report = consumer.process(event, None)
+    assert outcomes(report) == ["handled"]
+    assert seen.ids == ["via-eb"]
+
+
+# ---- SNS -> SQS ----
+
+
+def test_sns_sqs_enveloped_pretty_printed() -> None:
+    """The pretty-printed SNS envelope is parsed as JSON; its Type/Value attributes stamp it."""
+    consumer, seen = make()
+    event = sns_sqs_event(v1("a"), v3("c"), attributes={"tenant": "acme"})
+    assert event["Records"][0]["body"].startswith('{\n  "Type" : "Notification"')
+    report = consumer.process(event, None)
+    assert outcomes(report) == ["upgraded", "tolerated"]
+    assert seen.ids == ["a", "c"]
+    meta = seen.calls[0][1]
+    assert meta.message_id == event["Records"][0]["messageId"]
+    assert meta.attributes == {"tenant": "acme"}
+
+
+def test_sns_sqs_raw_delivery() -> None:
+    """Raw delivery: the message is the body and the stamp is in SQS message attributes."""
+    consumer, seen = make()
+    report = consumer.process(sns_sqs_event(v2("r"), raw=True), None)
+    assert outcomes(report) == ["handled"]
+    assert seen.ids == ["r"]
+
+
+# ---- shapes ----
+
+
+def test_unknown_event_shape_raises_a_library_error() -> None:
+    """An event of no known shape raises EventShapeError naming what it found."""
+    consumer, _ = make()
+    with pytest.raises(vm.EventShapeError, match="expected a Lambda event"):
+        consumer.process({"hello": "world"}, None)
+    with pytest.raises(vm.EventShapeError, match="aws:dynamodb"):
+        consumer.process({"Records": [{"eventSource": "aws:dynamodb"}]}, None)
+    with pytest.raises(vm.EventShapeError, match="expected a JSON object"):
+        consumer.process(["not", "an", "event"], None)
+
+
+def test_empty_sqs_event_reports_nothing() -> None:
+    """An event with no records is fine: no failures."""
+    consumer, _ = make()
+    assert consumer.handle_event({"Records": []}, None) == {"batchItemFailures": []}
+
+
+def test_s3_test_event_in_sqs_is_skipped() -> None:
+    """S3 sends s3:TestEvent when a notification is configured: acknowledged and skipped."""
+    import json
+
+    consumer, _ = make()
+    event = sqs_event(v2())
+    event["Records"][0]["messageAttributes"] = {}
+    event["Records"][0]["body"] = json.dumps(
+        {
+            "Service": "Amazon S3",
+            "Event": "s3:TestEvent",
+            "Time": "2024-01-01T00:00:00.000Z",
+            "Bucket": "b",
+            "RequestId": "X",
+            "HostId": "Y",
+        }
+    )
+    report = consumer.process(event, None)
+    assert outcomes(report) == ["skipped"]
+    assert failed_ids(report) == []
+
+
+def test_s3_removed_object_is_skipped_without_reading() -> None:
+    """ObjectRemoved notifications have nothing to read: skipped (no S3 call is made)."""
+    consumer, _ = make(s3=object())
+    report = consumer.process(s3_event("b", "k", event_name="ObjectRemoved:Delete"), None)
+    assert outcomes(report) == ["skipped"]
+
+
+def test_malformed_sqs_record_is_rejected_alone() -> None:
+    """A record without a body is rejected (reported); its neighbours are processed."""
+    consumer, _ = make()
+    event = sqs_event(v2("a"), v2("b"))
+    del event["Records"][0]["body"]
+    report = consumer.process(event, None)
+    assert outcomes(report) == ["rejected", "handled"]
+    assert isinstance(report.records[0].error, vm.EventShapeError)
+    assert failed_ids(report) == [event["Records"][0]["messageId"]]
+
+
+def test_failure_without_an_identifier_fails_the_whole_batch() -> None:
+    """A failing SQS record with no messageId cannot be reported alone: the batch raises."""
+    consumer, _ = make()
+    event = sqs_event(v4())
+    del event["Records"][0]["messageId"]
+    with pytest.raises(vm.RecordsFailedError):
+        consumer.process(event, None)
+
+
+# ---- consume ----
+
+
+def test_consume_decorator_makes_a_lambda_handler() -> None:
+    """@vm.consume(registry, Model) turns fn(model, meta) into handler(event, context)."""
+    got: list[OrderV2] = []
+
+    @vm.consume(consumer_registry(), OrderV2, on_newer="ignore")
+    def handler(order: OrderV2, meta: vm.Meta) -> None:
+        got.append(order)
+
+    assert handler(sqs_event(v1("a"), v4("z")), None) == {"batchItemFailures": []}
+    assert got == [OrderV2(id="a", qty=1)]
+    assert handler.__name__ == "handler"
+    assert isinstance(handler.consumer, vm.Consumer)
+
+
+def test_record_result_and_report_are_immutable() -> None:
+    """RecordResult and Report are frozen value objects."""
+    consumer, _ = make()
+    report = consumer.process(sqs_event(v2()), None)
+    with pytest.raises(AttributeError):
+        report.records[0].outcome = "failed"  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        report.response = None  # type: ignore[misc]
+
+
+def test_process_does_not_mutate_the_event() -> None:
+    """The event is read, never changed."""
+    consumer, _ = make()
+    event = sns_sqs_event(v1(), v2())
+    before = copy.deepcopy(event)
+    consumer.process(event, None)
+    assert event == before

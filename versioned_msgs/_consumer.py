@@ -1,0 +1,750 @@
+"""The consumer: route each record of a Lambda event to a handler, by type and version.
+
+Flow per record: event -> :class:`~._events.Record` -> stamp -> route (ignore, handler,
+newer, unknown) -> decode (upgrade / tolerate) -> handler -> :class:`RecordResult`. The
+outcomes become the Lambda response: ``batchItemFailures`` for SQS and Kinesis, an exception
+for async sources (SNS, S3, EventBridge).
+
+The per-record path for plain SQS records stamped at a version a handler takes as-is is kept
+short (no intermediate record object, a cached stamp, one decoder call); everything else
+goes through the general path, which gives the same results.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any, Generic, Literal, TypeVar
+
+import msgspec
+
+from ._errors import (
+    MissingStampError,
+    UnknownTypeError,
+    UnsupportedVersionError,
+    VersionedMsgsError,
+)
+from ._events import (
+    INVALID,
+    OBJECT,
+    POINTER,
+    SKIP,
+    SQS,
+    Record,
+    event_records,
+    expand,
+    lambda_sqs_stamp,
+    park_payload,
+    plain_attributes,
+)
+from ._meta import Meta
+from ._metrics import NO_TYPE, MetricsSink
+from ._registry import Registry
+from ._s3reader import DEFAULT_MAX_BYTES, S3Reader, StaleObjectError
+from ._stamp import ATTR_PARKED_REASON, JSON, MAX_VERSION, Stamp, looks_embedded, unembed
+
+__all__ = [
+    "FAILED_OUTCOMES",
+    "Consumer",
+    "LambdaHandler",
+    "Outcome",
+    "Policy",
+    "RecordResult",
+    "RecordsFailedError",
+    "Report",
+    "consume",
+]
+
+logger = logging.getLogger("versioned_msgs")
+
+Outcome = Literal[
+    "handled",
+    "upgraded",
+    "routed",
+    "tolerated",
+    "ignored",
+    "skipped",
+    "retried",
+    "rejected",
+    "parked",
+    "failed",
+]
+Policy = Literal["retry", "ignore", "reject", "park"]
+_POLICIES = ("retry", "ignore", "reject", "park")
+
+#: Outcomes reported back to the source (batchItemFailures, or an exception).
+FAILED_OUTCOMES = frozenset({"retried", "rejected", "failed"})
+
+_M = TypeVar("_M")
+_R = TypeVar("_R")
+
+_ASYNC = frozenset({"sns", "s3", "eventbridge"})
+_MAX_REASON = 1024
+
+
+class RecordResult(msgspec.Struct, frozen=True):
+    """What happened to one record: ``outcome``, its ``message_id`` (SQS messageId, Kinesis
+    sequenceNumber, SNS MessageId, EventBridge id, or ``s3://bucket/key``), the ``meta``
+    (None when no stamp could be read) and the ``error`` behind a non-success outcome."""
+
+    outcome: str
+    message_id: str | None
+    meta: Meta | None = None
+    error: BaseException | None = None
+
+    @property
+    def ok(self) -> bool:
+        """False for the outcomes reported back as failures (retried, rejected, failed)."""
+        return self.outcome not in FAILED_OUTCOMES
+
+
+class Report(msgspec.Struct, frozen=True):
+    """The results of one invocation: one :class:`RecordResult` per record in event order,
+    the ``response`` Lambda expects (``{"batchItemFailures": [...]}`` for SQS and Kinesis,
+    None for async sources) and the ``source`` that invoked the function."""
+
+    records: list[RecordResult]
+    response: dict[str, Any] | None
+    source: str
+
+    @property
+    def failures(self) -> list[RecordResult]:
+        """The records reported back as failures, in order."""
+        return [r for r in self.records if r.outcome in FAILED_OUTCOMES]
+
+    def counts(self) -> dict[tuple[str, int, str], int]:
+        """Counts per (type, version, outcome); unstamped records count as ("(none)", 0)."""
+        out: dict[tuple[str, int, str], int] = {}
+        for r in self.records:
+            m = r.meta
+            k = (NO_TYPE, 0, r.outcome) if m is None else (m.type, m.version, r.outcome)
+            out[k] = out.get(k, 0) + 1
+        return out
+
+
+class RecordsFailedError(VersionedMsgsError):
+    """Raised by :meth:`Consumer.handle_event` for async sources (SNS, S3, EventBridge)
+    after every record was processed, when some failed: Lambda then retries the invocation
+    and finally sends it to the on-failure destination. ``report`` holds every result."""
+
+    def __init__(self, report: Report) -> None:
+        self.report = report
+        failures = report.failures
+        parts = [
+            f"{r.message_id or '?'} {r.outcome}"
+            + (f" ({type(r.error).__name__}: {r.error})" if r.error is not None else "")
+            for r in failures[:10]
+        ]
+        more = f" and {len(failures) - 10} more" if len(failures) > 10 else ""
+        super().__init__(
+            f"{len(failures)} of {len(report.records)} {report.source} records failed: "
+            + "; ".join(parts)
+            + more
+        )
+
+
+class _NotProcessed(VersionedMsgsError):
+    """A FIFO / Kinesis record left unprocessed after an earlier failure in its group."""
+
+
+class _Route:
+    """What to do with one (type, version): computed once, then looked up per record."""
+
+    __slots__ = ("action", "fast", "fn", "into", "model_version", "outcome", "reason", "upto")
+
+    def __init__(
+        self,
+        action: str,
+        *,
+        fn: Callable[[Any, Meta], Any] | None = None,
+        into: type[Any] | None = None,
+        model_version: int = 0,
+        outcome: str = "handled",
+        fast: Callable[[Any], Any] | None = None,
+        upto: int = 0,
+        reason: str = "",
+    ) -> None:
+        self.action = action  # "decode" | "ignore" | "newer" | "unknown"
+        self.fn = fn
+        self.into = into
+        self.model_version = model_version
+        self.outcome = outcome
+        self.fast = fast
+        self.upto = upto
+        self.reason = reason
+
+
+def _check_policy(name: str, value: object, *, allow_int: bool = False) -> None:
+    if value in _POLICIES:
+        return
+    if (
+        allow_int
+        and isinstance(value, int)
+        and not isinstance(value, bool)
+        and 1 <= value <= MAX_VERSION
+    ):
+        return
+    allowed = ", ".join(repr(p) for p in _POLICIES) + (" or a version number" if allow_int else "")
+    raise ValueError(f"{name}: expected one of {allowed}, got {value!r}")
+
+
+class Consumer:
+    """Routes the records of Lambda events to handlers by message type and version.
+
+    Policies (``"retry" "ignore" "reject" "park"``): ``on_newer`` for versions newer than
+    every handler and not readable by them, ``on_unknown`` for types (or versions) no handler
+    takes, ``on_unversioned`` for records without a stamp (or an int: assume that version
+    of the one type this consumer handles). ``park`` forwards the original message to
+    ``park_queue_url``. ``s3`` and ``sqs`` are boto3 clients (made on first use when
+    omitted); ``metrics`` receives the counts once per invocation; ``max_bytes`` caps S3
+    objects read (notifications and large-payload pointers).
+    """
+
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        on_newer: Policy = "retry",
+        on_unknown: Policy = "reject",
+        on_unversioned: Policy | int = "reject",
+        s3: Any = None,
+        sqs: Any = None,
+        park_queue_url: str | None = None,
+        metrics: MetricsSink | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> None:
+        _check_policy("on_newer", on_newer)
+        _check_policy("on_unknown", on_unknown)
+        _check_policy("on_unversioned", on_unversioned, allow_int=True)
+        policies = (on_newer, on_unknown, on_unversioned)
+        if "park" in policies and not park_queue_url:
+            raise ValueError("park_queue_url: a 'park' policy needs a park queue URL, got None")
+        if metrics is not None and not callable(getattr(metrics, "emit", None)):
+            raise TypeError(
+                f"metrics: expected a sink with an emit(counts) method, got {metrics!r}"
+            )
+        self.registry = registry
+        self.on_newer = on_newer
+        self.on_unknown = on_unknown
+        self.on_unversioned = on_unversioned
+        self.park_queue_url = park_queue_url
+        self.metrics = metrics
+        self.reader = S3Reader(registry, s3=s3, max_bytes=max_bytes)
+        self._sqs = sqs
+        # type -> {model version: (handler, model)}
+        self._handlers: dict[str, dict[int, tuple[Callable[[Any, Meta], Any], type[Any]]]] = {}
+        # type -> None (every version) or the ignored versions
+        self._ignored: dict[str, frozenset[int] | None] = {}
+        self._routes: dict[str, dict[int, _Route]] = {}
+        self._assumed: Stamp | None = None
+        if isinstance(on_unversioned, int) and len(registry.types()) == 1:
+            self._assume(registry.types()[0])
+
+    # ---- configuration ------------------------------------------------------------------
+
+    def _assume(self, type: str) -> None:
+        version = self.on_unversioned
+        assert isinstance(version, int)
+        known = self.registry.versions(type)
+        if version > self.registry.current(type):
+            raise ValueError(
+                f"on_unversioned: {type} v{version} is newer than the registry knows "
+                f"(models: v{', v'.join(map(str, known))})"
+            )
+        self._assumed = Stamp(type=type, version=version)
+
+    def handler(
+        self, model: type[_M]
+    ) -> Callable[[Callable[[_M, Meta], _R]], Callable[[_M, Meta], _R]]:
+        """Decorator: send records of ``model``'s type to the function as ``fn(msg, meta)``.
+
+        With the current model, older versions are upgraded first and newer readable ones
+        tolerated; with an older model, exactly that version is routed here as-is.
+        """
+        type_name, version = self.registry.lookup(model)
+
+        def register(fn: Callable[[_M, Meta], _R]) -> Callable[[_M, Meta], _R]:
+            if not callable(fn):
+                raise TypeError(f"handler: expected a function, got {fn!r}")
+            table = self._handlers.setdefault(type_name, {})
+            if version in table:
+                raise ValueError(
+                    f"{type_name} v{version} already has a handler: {table[version][0]!r}"
+                )
+            assumed = self._assumed
+            if (
+                isinstance(self.on_unversioned, int)
+                and assumed is not None
+                and assumed.type != type_name
+            ):
+                raise ValueError(
+                    f"on_unversioned={self.on_unversioned}: ambiguous, this consumer "
+                    f"would handle {assumed.type} and {type_name}; an assumed version "
+                    "needs a consumer of one type"
+                )
+            table[version] = (fn, model)
+            if isinstance(self.on_unversioned, int) and self._assumed is None:
+                self._assume(type_name)
+            self._routes.clear()
+            return fn
+
+        return register
+
+    def ignore(self, type: str, versions: list[int] | None = None) -> None:
+        """Acknowledge (and count) records of ``type`` at ``versions`` (all when None)."""
+        if versions is None:
+            self._ignored[type] = None
+        else:
+            vs = list(versions)
+            for v in vs:
+                if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                    raise ValueError(f"ignore: expected positive integer versions, got {v!r}")
+            prev = self._ignored.get(type, frozenset())
+            if prev is not None or type not in self._ignored:
+                self._ignored[type] = frozenset(vs) | (prev or frozenset())
+        self._routes.clear()
+
+    # ---- routing ------------------------------------------------------------------------
+
+    def _route(self, type: str, version: int) -> _Route:
+        by_type = self._routes.get(type)
+        if by_type is None:
+            by_type = self._routes[type] = {}
+        route = by_type.get(version)
+        if route is None:
+            route = by_type[version] = self._make_route(type, version)
+        return route
+
+    def _make_route(self, type: str, version: int) -> _Route:
+        if type in self._ignored:
+            ign = self._ignored[type]
+            if ign is None or version in ign:
+                return _Route("ignore")
+        registry = self.registry
+        if type not in registry.types():
+            return _Route("unknown", reason=str(UnknownTypeError(type, registry.types())))
+        handlers = self._handlers.get(type)
+        if not handlers:
+            return _Route("unknown", reason=f"{type} v{version}: no handler in this consumer")
+        current = registry.current(type)
+        exact = handlers.get(version)
+        if exact is not None:
+            fn, model = exact
+            codec = registry._types[type].models[version].codec
+            return _Route(
+                "decode",
+                fn=fn,
+                into=model,
+                model_version=version,
+                outcome="handled" if version == current else "routed",
+                fast=codec.decode,
+            )
+        top = max(handlers)
+        if version > top:
+            fn, model = handlers[top]
+            return _Route("newer", fn=fn, into=model, model_version=top, upto=top)
+        cur = handlers.get(current)
+        if cur is not None and version < current:
+            return _Route(
+                "decode", fn=cur[0], into=cur[1], model_version=current, outcome="upgraded"
+            )
+        takes = ", ".join(f"v{v}" for v in sorted(handlers))
+        return _Route(
+            "unknown",
+            reason=f"{type} v{version}: no handler takes this version (handlers take {takes})",
+        )
+
+    # ---- processing ---------------------------------------------------------------------
+
+    def process(self, event: Any, context: Any = None) -> Report:
+        """Process every record of a Lambda event; never raises for a record's failure.
+
+        Raises :class:`EventShapeError` for an event of no known shape.
+        """
+        trigger, raw = event_records(event)
+        results: list[RecordResult] = []
+        append = results.append
+        if trigger == SQS:
+            self._process_sqs(raw, results)
+        else:
+            stopped: set[str] = set()
+            for rec in raw:
+                for r in expand(trigger, rec):
+                    append(self._guarded(r, stopped))
+        report = Report(results, self._response(trigger, results), trigger)
+        if self.metrics is not None:
+            try:
+                self.metrics.emit(report.counts())
+            except Exception:  # metrics must never make messages fail
+                logger.exception("versioned_msgs: the metrics sink raised; counts lost")
+        return report
+
+    def handle_event(self, event: Any, context: Any = None) -> Any:
+        """Process an event and return what Lambda expects.
+
+        SQS and Kinesis: ``{"batchItemFailures": [...]}``. SNS, S3 and EventBridge (async
+        invocations): None, or :class:`RecordsFailedError` after every record was processed
+        when any was retried, rejected or failed.
+        """
+        report = self.process(event, context)
+        if report.source in _ASYNC:
+            if report.failures:
+                raise RecordsFailedError(report)
+            return None
+        return report.response
+
+    __call__ = handle_event
+
+    def _response(self, trigger: str, results: list[RecordResult]) -> dict[str, Any] | None:
+        if trigger in _ASYNC:
+            return None
+        items: list[dict[str, str]] = []
+        seen: set[str] = set()
+        for r in results:
+            if r.outcome in FAILED_OUTCOMES:
+                mid = r.message_id
+                if mid is None:
+                    # Without an identifier the failure cannot be reported alone: fail the batch.
+                    raise RecordsFailedError(Report(results, None, trigger))
+                if mid not in seen:
+                    seen.add(mid)
+                    items.append({"itemIdentifier": mid})
+        return {"batchItemFailures": items}
+
+    def _process_sqs(self, raw: list[Any], results: list[RecordResult]) -> None:
+        """SQS: the fast path for stamped compact-JSON records, the general path otherwise."""
+        append = results.append
+        first = raw[0] if raw else None
+        arn = first.get("eventSourceARN") if isinstance(first, Mapping) else None
+        fifo = isinstance(arn, str) and arn.endswith(".fifo")
+        stopped: set[str] = set()
+        routes = self._routes
+        for rec in raw:
+            body = mid = gid = None
+            attrs: Any = None
+            try:
+                attrs = rec["messageAttributes"]
+                body = rec["body"]
+                stamp = lambda_sqs_stamp(attrs) if attrs else None
+                mid = rec["messageId"]
+                gid = rec["attributes"].get("MessageGroupId")
+            except Exception:
+                stamp = None
+            if (
+                stamp is None
+                or stamp.content_type is not JSON
+                or type(body) is not str
+                or not body.startswith('{"')
+                or body.startswith('{"vmsg"')
+                or (fifo and (gid or "") in stopped)
+                or type(mid) is not str
+            ):
+                for r in expand(SQS, rec):
+                    result = self._guarded(r, stopped)
+                    append(result)
+                continue
+            by_type = routes.get(stamp.type)
+            route = None if by_type is None else by_type.get(stamp.version)
+            if route is None:
+                route = self._route(stamp.type, stamp.version)
+            fast = route.fast
+            if fast is None:
+                for r in expand(SQS, rec):
+                    append(self._guarded(r, stopped))
+                continue
+            try:
+                msg = fast(body)
+            except Exception:  # let the general path name the problem
+                for r in expand(SQS, rec):
+                    append(self._guarded(r, stopped))
+                continue
+            meta = Meta(
+                type=stamp.type,
+                version=stamp.version,
+                model_version=route.model_version,
+                readable_by=stamp.readable_by,
+                producer=stamp.producer,
+                source=SQS,
+                message_id=mid,
+                attributes={} if len(attrs) == 2 else plain_attributes(attrs),
+                group_id=gid,
+                record=rec,
+            )
+            try:
+                route.fn(msg, meta)  # type: ignore[misc]
+            except Exception as exc:
+                append(RecordResult("failed", mid, meta, exc))
+                if fifo:
+                    stopped.add(gid or "")
+                continue
+            append(RecordResult(route.outcome, mid, meta, None))
+
+    def _guarded(self, r: Record, stopped: set[str]) -> RecordResult:
+        """The general path, with FIFO/Kinesis stop semantics; never raises an Exception."""
+        key = r.order_key
+        if key is not None and key in stopped:
+            return RecordResult(
+                "retried",
+                r.message_id,
+                None,
+                _NotProcessed(
+                    f"{r.message_id}: not processed, an earlier record of "
+                    + (f"shard {key!r}" if r.trigger == "kinesis" else f"message group {key!r}")
+                    + " failed and order is kept",
+                    message_id=r.message_id,
+                ),
+            )
+        try:
+            result = self._one(r)
+        except Exception as exc:  # a bug of ours must not lose the record
+            logger.exception("versioned_msgs: unexpected error processing %s", r.message_id)
+            result = RecordResult("failed", r.message_id, None, exc)
+        if key is not None and result.outcome in FAILED_OUTCOMES:
+            stopped.add(key)
+        return result
+
+    def _meta_from(self, r: Record, stamp: Stamp, base: Meta | None = None) -> Meta:
+        fields = {
+            "source": r.source,
+            "message_id": r.message_id,
+            "attributes": plain_attributes(r.attributes),
+            "group_id": r.group_id,
+            "bucket": r.bucket,
+            "key": r.key,
+            "record": r.raw,
+        }
+        if base is not None:
+            return msgspec.structs.replace(base, **fields)
+        return Meta(
+            type=stamp.type,
+            version=stamp.version,
+            readable_by=stamp.readable_by,
+            producer=stamp.producer,
+            content_type=stamp.content_type,
+            **fields,
+        )
+
+    def _one(self, r: Record) -> RecordResult:
+        kind = r.kind
+        mid = r.message_id
+        if kind == INVALID:
+            return RecordResult("rejected", mid, None, r.error)
+        if kind == SKIP:
+            return RecordResult("skipped", mid, None, None)
+        stamp: Stamp | None = None
+        body: bytes | str | None = r.body
+        try:
+            if r.attributes:
+                stamp = Stamp.from_message_attributes(r.attributes)
+            if kind in (OBJECT, POINTER):
+                bucket, key = r.bucket or "", r.key or ""
+                if kind == OBJECT:
+                    obj = self.reader.fetch(bucket, key, etag=r.etag, version_id=r.version_id)
+                else:
+                    obj = self.reader.fetch(bucket, key)
+                body = obj.body
+                if stamp is None:
+                    stamp = obj.stamp
+            raw_body = body.encode() if isinstance(body, str) else (body or b"")
+            if looks_embedded(raw_body):
+                inner, data = unembed(raw_body)
+                raw_body = data
+                if stamp is None:
+                    stamp = inner
+        except StaleObjectError as exc:
+            return RecordResult("skipped", mid, None, exc)
+        except VersionedMsgsError as exc:
+            # malformed stamps, oversized objects: retrying cannot help
+            return RecordResult("rejected", mid, None, exc)
+        if stamp is None:
+            policy = self.on_unversioned
+            if isinstance(policy, int):
+                if self._assumed is None:
+                    return RecordResult(
+                        "rejected",
+                        mid,
+                        None,
+                        MissingStampError(
+                            f"{mid}: unversioned, and on_unversioned={policy} has no type to "
+                            "assume (register a handler first)",
+                            field="type",
+                            message_id=mid,
+                        ),
+                    )
+                stamp = self._assumed
+            else:
+                err = MissingStampError(
+                    f"{mid}: expected a stamp (vmsg-* attributes, S3 metadata or an embedded "
+                    "envelope), found none: the payload is unversioned",
+                    field="type",
+                    message_id=mid,
+                )
+                return self._policy(policy, r, None, err, "unversioned")
+        return self._decode(r, stamp, raw_body)
+
+    def _decode(self, r: Record, stamp: Stamp, body: bytes) -> RecordResult:
+        mid = r.message_id
+        route = self._route(stamp.type, stamp.version)
+        action = route.action
+        if action == "ignore":
+            return RecordResult("ignored", mid, self._meta_from(r, stamp), None)
+        if action == "unknown":
+            meta = self._meta_from(r, stamp)
+            err: VersionedMsgsError = UnknownTypeError(
+                stamp.type, self.registry.types(), message_id=mid
+            )
+            if stamp.type in self.registry.types():
+                err = UnsupportedVersionError(
+                    route.reason,
+                    type=stamp.type,
+                    version=stamp.version,
+                    current=self.registry.current(stamp.type),
+                    message_id=mid,
+                )
+            return self._policy(self.on_unknown, r, meta, err, "unknown")
+        if action == "newer":
+            rb = stamp.readable_by
+            if rb is None or rb > route.upto:
+                meta = self._meta_from(r, stamp)
+                handled = (
+                    f"handlers take up to v{route.upto}"
+                    if route.upto == self.registry.current(stamp.type)
+                    else f"the newest handler takes v{route.upto}"
+                )
+                err = UnsupportedVersionError(
+                    f"{stamp.type} v{stamp.version} is newer than this reader ({handled}) and "
+                    + ("declares no readable_by" if rb is None else f"is readable only by v{rb}")
+                    + " and newer",
+                    type=stamp.type,
+                    version=stamp.version,
+                    current=route.upto,
+                    message_id=mid,
+                )
+                return self._policy(self.on_newer, r, meta, err, "newer")
+        try:
+            msg, meta0 = self.registry.decode_stamped(body, stamp, route.into)
+        except UnsupportedVersionError as exc:
+            meta = self._meta_from(r, stamp)
+            if stamp.version > self.registry.current(stamp.type):
+                return self._policy(self.on_newer, r, meta, exc, "newer")
+            return self._policy(self.on_unknown, r, meta, exc, "unknown")
+        except VersionedMsgsError as exc:
+            return RecordResult("rejected", mid, self._meta_from(r, stamp), exc)
+        meta = self._meta_from(r, stamp, meta0)
+        if meta0.upgraded_from is not None:
+            outcome = "upgraded"
+        elif meta0.version > meta0.model_version:
+            outcome = "tolerated"
+        else:
+            outcome = route.outcome
+        try:
+            route.fn(msg, meta)  # type: ignore[misc]
+        except Exception as exc:
+            return RecordResult("failed", mid, meta, exc)
+        return RecordResult(outcome, mid, meta, None)
+
+    # ---- policies -----------------------------------------------------------------------
+
+    def _policy(
+        self,
+        policy: str | int,
+        r: Record,
+        meta: Meta | None,
+        err: VersionedMsgsError,
+        why: str,
+    ) -> RecordResult:
+        mid = r.message_id
+        if policy == "ignore":
+            return RecordResult("ignored", mid, meta, err)
+        if policy == "retry":
+            return RecordResult("retried", mid, meta, err)
+        if policy == "park":
+            try:
+                self._park(r, f"{why}: {err}")
+            except Exception as exc:
+                return RecordResult("failed", mid, meta, exc)
+            return RecordResult("parked", mid, meta, err)
+        return RecordResult("rejected", mid, meta, err)
+
+    @property
+    def sqs(self) -> Any:
+        """The boto3 SQS client used for parking (made on first use)."""
+        if self._sqs is None:
+            import boto3
+
+            self._sqs = boto3.client("sqs")
+        return self._sqs
+
+    def _park(self, r: Record, reason: str) -> None:
+        url = self.park_queue_url
+        assert url is not None
+        body, attrs, dropped = park_payload(r)
+        if dropped:
+            reason += f" (attributes not carried: {', '.join(sorted(dropped))})"
+        # SQS allows 10 attributes: the original ones come first, unchanged.
+        if len(attrs) < 10:
+            attrs[ATTR_PARKED_REASON] = {
+                "DataType": "String",
+                "StringValue": reason[:_MAX_REASON],
+            }
+        kwargs: dict[str, Any] = {"QueueUrl": url, "MessageBody": body}
+        if attrs:
+            kwargs["MessageAttributes"] = attrs
+        if url.endswith(".fifo"):
+            kwargs["MessageGroupId"] = r.group_id or "vmsg-parked"
+            ident = f"{r.trigger}:{r.message_id or ''}:{body}"
+            kwargs["MessageDeduplicationId"] = hashlib.sha256(ident.encode()).hexdigest()
+        self.sqs.send_message(**kwargs)
+
+
+class LambdaHandler(Generic[_M]):
+    """A Lambda handler made by :func:`consume`: call it with ``(event, context)``.
+
+    ``consumer`` is the :class:`Consumer` behind it; ``__wrapped__`` the decorated function.
+    """
+
+    def __init__(self, consumer: Consumer, fn: Callable[[_M, Meta], Any]) -> None:
+        self.consumer = consumer
+        self.__wrapped__ = fn
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, event: Any, context: Any = None) -> Any:
+        return self.consumer.handle_event(event, context)
+
+
+def consume(
+    registry: Registry,
+    model: type[_M],
+    *,
+    on_newer: Policy = "retry",
+    on_unknown: Policy = "reject",
+    on_unversioned: Policy | int = "reject",
+    s3: Any = None,
+    sqs: Any = None,
+    park_queue_url: str | None = None,
+    metrics: MetricsSink | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> Callable[[Callable[[_M, Meta], Any]], LambdaHandler[_M]]:
+    """Decorator: turn ``fn(msg: Model, meta)`` into a Lambda handler ``(event, context)``.
+
+    Shorthand for a :class:`Consumer` with one handler; the options are the consumer's.
+    """
+    consumer = Consumer(
+        registry,
+        on_newer=on_newer,
+        on_unknown=on_unknown,
+        on_unversioned=on_unversioned,
+        s3=s3,
+        sqs=sqs,
+        park_queue_url=park_queue_url,
+        metrics=metrics,
+        max_bytes=max_bytes,
+    )
+
+    def decorate(fn: Callable[[_M, Meta], Any]) -> LambdaHandler[_M]:
+        consumer.handler(model)(fn)
+        return LambdaHandler(consumer, fn)
+
+    return decorate

@@ -1,0 +1,599 @@
+"""Lambda events: recognise the source from the event's shape, and flatten it into records.
+
+Every source of DESIGN §4 becomes a list of :class:`Record` values of one uniform shape,
+nested sources included (S3 notifications inside SQS bodies and SNS envelopes, SNS envelopes
+inside SQS bodies, EventBridge events inside SQS bodies, extended-client pointers). Nothing
+here talks to AWS or decodes payloads: the consumer does that.
+
+Bodies that might hold a nested source are parsed as JSON and inspected as data (real AWS
+pretty-prints SNS envelopes, so string matching would be wrong). Only bodies without a stamp
+in their attributes are inspected that way: a stamped body is the payload.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import unquote_plus
+
+import msgspec
+
+from ._errors import VersionedMsgsError
+from ._stamp import ATTR_TYPE, ATTR_VERSION, PREFIX, Stamp, looks_embedded
+
+__all__ = [
+    "INVALID",
+    "OBJECT",
+    "PAYLOAD",
+    "POINTER",
+    "SKIP",
+    "EventShapeError",
+    "Record",
+    "event_records",
+    "expand",
+    "lambda_sqs_stamp",
+    "park_payload",
+    "plain_attributes",
+    "records",
+]
+
+SQS = "sqs"
+SNS = "sns"
+S3 = "s3"
+KINESIS = "kinesis"
+EVENTBRIDGE = "eventbridge"
+
+# Record kinds.
+PAYLOAD = 0  # a body to decode (stamp in attributes, embedded, or none)
+OBJECT = 1  # an S3 object to read (S3 notification)
+POINTER = 2  # an extended-client pointer: the body lives in S3
+SKIP = 3  # acknowledged with nothing to do (s3:TestEvent, removed objects); see ``note``
+INVALID = 4  # a record of no readable shape; see ``error``
+
+POINTER_CLASS = "software.amazon.payloadoffloading.PayloadS3Pointer"
+# Attributes the AWS extended clients add beside a pointer (current and legacy names).
+POINTER_ATTRS = ("ExtendedPayloadSize", "SQSLargePayloadSize")
+
+
+class EventShapeError(VersionedMsgsError, ValueError):
+    """The event (or one of its records) has no shape this library recognises.
+
+    ``where`` says which part of the event, ``found`` what was there.
+    """
+
+    def __init__(self, message: str, *, where: str = "event", found: Any = None) -> None:
+        super().__init__(message)
+        self.where = where
+        self.found = found
+
+
+class Record(msgspec.Struct, gc=False, kw_only=True):
+    """One unit of work taken from a Lambda event, whatever its source.
+
+    ``trigger`` is the source that invoked the function (``"sqs" "sns" "s3" "kinesis"
+    "eventbridge"``); ``source`` is what :class:`Meta` reports (the trigger, except ``"s3"``
+    when the payload is an S3 object). ``item_id`` goes into ``batchItemFailures`` (SQS
+    messageId, Kinesis sequenceNumber; None for async sources). ``order_key`` is the FIFO
+    message group or the Kinesis shard whose order must be kept. ``raw`` is the Lambda record.
+    """
+
+    kind: int
+    trigger: str
+    source: str
+    item_id: str | None = None
+    message_id: str | None = None
+    body: bytes | str | None = None
+    attributes: Mapping[str, Any] | None = None
+    group_id: str | None = None
+    order_key: str | None = None
+    bucket: str | None = None
+    key: str | None = None
+    etag: str | None = None
+    version_id: str | None = None
+    note: str | None = None
+    error: VersionedMsgsError | None = None
+    raw: Any = None
+
+
+# ---- the event ------------------------------------------------------------------------------
+
+_RECORD_SOURCES = {"aws:sqs": SQS, "aws:sns": SNS, "aws:s3": S3, "aws:kinesis": KINESIS}
+
+
+def _keys(obj: object) -> str:
+    if isinstance(obj, Mapping):
+        return "keys " + ", ".join(sorted(map(str, obj))[:12])
+    return type(obj).__name__
+
+
+def event_records(event: object) -> tuple[str, list[Any]]:
+    """The trigger of a Lambda event and its raw records (an EventBridge event is one record).
+
+    The source is read from the first record: Lambda never mixes sources in one event.
+    Raises :class:`EventShapeError` for an event of no known shape.
+    """
+    if not isinstance(event, Mapping):
+        raise EventShapeError(
+            f"event: expected a JSON object (a Lambda event), got {type(event).__name__}",
+            found=type(event).__name__,
+        )
+    recs = event.get("Records")
+    if isinstance(recs, list):
+        if not recs:
+            return SQS, []
+        first = recs[0]
+        src = None
+        if isinstance(first, Mapping):
+            src = first.get("eventSource") or first.get("EventSource")
+        trigger = _RECORD_SOURCES.get(src) if isinstance(src, str) else None
+        if trigger is None:
+            raise EventShapeError(
+                "event: expected Records from aws:sqs, aws:sns, aws:s3 or aws:kinesis, got "
+                + (f"eventSource {src!r}" if src is not None else f"a record with {_keys(first)}"),
+                where="Records[0]",
+                found=src,
+            )
+        return trigger, recs
+    if _is_eventbridge(event):
+        return EVENTBRIDGE, [event]
+    if "deliveryStreamArn" in event and "records" in event:
+        raise EventShapeError(
+            "event: Kinesis Data Firehose transformation events are not supported (they need "
+            "a transformation response); expected SQS, SNS, S3, Kinesis or EventBridge",
+            found="firehose",
+        )
+    raise EventShapeError(
+        "event: expected a Lambda event from SQS, SNS, S3, Kinesis (a Records list) or an "
+        f"EventBridge event (detail-type, source, detail), got {_keys(event)}",
+        found=sorted(map(str, event))[:12],
+    )
+
+
+def records(event: object) -> tuple[str, list[Record]]:
+    """The trigger and every record of an event, flattened and nested sources unwrapped."""
+    trigger, raw = event_records(event)
+    out: list[Record] = []
+    for rec in raw:
+        out.extend(expand(trigger, rec))
+    return trigger, out
+
+
+def expand(trigger: str, rec: Any) -> list[Record]:
+    """The records one raw Lambda record stands for (usually one; an S3 notification inside
+    an SQS body may list several objects). Never raises: a malformed record becomes INVALID.
+    """
+    try:
+        if trigger == SQS:
+            return _from_sqs(rec)
+        if trigger == SNS:
+            return _from_sns(rec)
+        if trigger == KINESIS:
+            return _from_kinesis(rec)
+        if trigger == S3:
+            base = Record(kind=PAYLOAD, trigger=S3, source=S3, raw=rec)
+            return [_s3_record(rec, base, "Records[]")]
+        return _from_eventbridge_event(
+            rec,
+            Record(
+                kind=PAYLOAD,
+                trigger=trigger,
+                source=trigger,
+                message_id=_str(rec.get("id")),
+                raw=rec,
+            ),
+        )
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        item = _item_id(trigger, rec)
+        return [
+            Record(
+                kind=INVALID,
+                trigger=trigger,
+                source=trigger,
+                item_id=item,
+                message_id=item,
+                raw=rec,
+                error=EventShapeError(
+                    f"{trigger} record: expected the shape Lambda delivers, got {_keys(rec)} "
+                    f"({type(exc).__name__}: {exc})",
+                    where=f"{trigger} record",
+                    found=_keys(rec),
+                ),
+            )
+        ]
+
+
+def _item_id(trigger: str, rec: Any) -> str | None:
+    if not isinstance(rec, Mapping):
+        return None
+    if trigger == SQS:
+        return _str(rec.get("messageId"))
+    if trigger == KINESIS:
+        k = rec.get("kinesis")
+        return _str(k.get("sequenceNumber")) if isinstance(k, Mapping) else None
+    return None
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+# ---- per source ---------------------------------------------------------------------------
+
+
+def _from_sqs(rec: Mapping[str, Any]) -> list[Record]:
+    mid = rec["messageId"]
+    if not isinstance(mid, str):
+        raise TypeError(f"messageId must be a string, got {type(mid).__name__}")
+    body = rec["body"]
+    if not isinstance(body, str):
+        raise TypeError(f"body must be a string, got {type(body).__name__}")
+    sys_attrs = rec.get("attributes") or {}
+    gid = sys_attrs.get("MessageGroupId")
+    arn = rec.get("eventSourceARN")
+    fifo = isinstance(arn, str) and arn.endswith(".fifo")
+    base = Record(
+        kind=PAYLOAD,
+        trigger=SQS,
+        source=SQS,
+        item_id=mid,
+        message_id=mid,
+        group_id=gid,
+        order_key=(gid or "") if fifo else None,
+        raw=rec,
+    )
+    return _inner(body, rec.get("messageAttributes") or None, base)
+
+
+def _from_sns(rec: Mapping[str, Any]) -> list[Record]:
+    sns = rec["Sns"]
+    message = sns["Message"]
+    if not isinstance(message, str):
+        raise TypeError(f"Sns.Message must be a string, got {type(message).__name__}")
+    mid = _str(sns.get("MessageId"))
+    base = Record(kind=PAYLOAD, trigger=SNS, source=SNS, message_id=mid, raw=rec)
+    return _inner(message, sns.get("MessageAttributes") or None, base)
+
+
+def _from_kinesis(rec: Mapping[str, Any]) -> list[Record]:
+    k = rec["kinesis"]
+    seq = k["sequenceNumber"]
+    if not isinstance(seq, str):
+        raise TypeError(f"kinesis.sequenceNumber must be a string, got {type(seq).__name__}")
+    try:
+        data = base64.b64decode(k["data"], validate=True)
+    except binascii.Error as exc:
+        raise ValueError(f"kinesis.data is not base64: {exc}") from None
+    event_id = rec.get("eventID")
+    shard = event_id.split(":", 1)[0] if isinstance(event_id, str) else ""
+    base = Record(
+        kind=PAYLOAD,
+        trigger=KINESIS,
+        source=KINESIS,
+        item_id=seq,
+        message_id=seq,
+        group_id=_str(k.get("partitionKey")),
+        order_key=shard,
+        raw=rec,
+    )
+    return _inner(data, None, base)
+
+
+def _is_eventbridge(obj: Mapping[str, Any]) -> bool:
+    return "detail-type" in obj and "source" in obj and "detail" in obj
+
+
+def _from_eventbridge_event(event: Mapping[str, Any], base: Record) -> list[Record]:
+    detail = event["detail"]
+    source = event["source"]
+    if source == "aws.s3" and isinstance(detail, Mapping) and "object" in detail:
+        return [_s3_eventbridge_record(event, detail, base)]
+    # Our producers put the embedded envelope in Detail; anything else is unversioned data.
+    body = msgspec.json.encode(detail)
+    return [msgspec.structs.replace(base, kind=PAYLOAD, body=body, attributes=None)]
+
+
+def _s3_target(
+    base: Record,
+    bucket: object,
+    key: object,
+    etag: object,
+    version_id: object,
+    skip_note: str | None,
+) -> Record:
+    """An OBJECT record for a created object, or a SKIP record carrying ``skip_note``."""
+    if not isinstance(bucket, str) or not isinstance(key, str):
+        raise TypeError(f"the bucket name and object key must be strings, got {bucket!r}, {key!r}")
+    return msgspec.structs.replace(
+        base,
+        kind=OBJECT if skip_note is None else SKIP,
+        source=S3,
+        message_id=base.message_id or f"s3://{bucket}/{key}",
+        bucket=bucket,
+        key=key,
+        etag=_str(etag),
+        version_id=_str(version_id),
+        note=skip_note,
+    )
+
+
+def _s3_eventbridge_record(
+    event: Mapping[str, Any], detail: Mapping[str, Any], base: Record
+) -> Record:
+    obj = detail["object"]
+    dtype = event["detail-type"]
+    note = None if dtype == "Object Created" else f"S3 {dtype!r}: no new object to read"
+    # EventBridge object keys are not URL-encoded (notification keys are).
+    return _s3_target(
+        base, detail["bucket"]["name"], obj["key"], obj.get("etag"), obj.get("version-id"), note
+    )
+
+
+def _s3_record(rec: Mapping[str, Any], base: Record, where: str) -> Record:
+    if rec.get("eventSource") != "aws:s3":
+        raise ValueError(f"{where}: expected eventSource 'aws:s3', got {rec.get('eventSource')!r}")
+    s3 = rec["s3"]
+    obj = s3["object"]
+    raw_key = obj["key"]
+    if not isinstance(raw_key, str):
+        raise TypeError(f"s3.object.key must be a string, got {raw_key!r}")
+    name = rec.get("eventName")
+    created = isinstance(name, str) and name.startswith("ObjectCreated:")
+    note = None if created else f"S3 {name}: no new object to read"
+    return _s3_target(
+        base,
+        s3["bucket"]["name"],
+        unquote_plus(raw_key),
+        obj.get("eTag"),
+        obj.get("versionId"),
+        note,
+    )
+
+
+# ---- bodies that may hold another source ------------------------------------------------------
+
+
+def _has_stamp_attrs(attrs: Mapping[str, Any] | None) -> bool:
+    return bool(attrs) and (ATTR_TYPE in attrs or ATTR_VERSION in attrs)  # type: ignore[operator]
+
+
+def _json_start(body: bytes | str) -> str:
+    """The first non-blank character of a body ('' when none)."""
+    c = body[:1]
+    if c in (" ", "\n", "\r", "\t", b" ", b"\n", b"\r", b"\t"):
+        c = body.lstrip()[:1]
+    return c.decode("latin-1") if isinstance(c, bytes) else c
+
+
+def _inner(body: bytes | str, attrs: Mapping[str, Any] | None, base: Record) -> list[Record]:
+    """The records a message body stands for: itself, or the source nested inside it."""
+    stamped = _has_stamp_attrs(attrs)
+    start = _json_start(body)
+    pointer_hint = attrs is not None and any(a in attrs for a in POINTER_ATTRS)
+    payload = msgspec.structs.replace(base, kind=PAYLOAD, body=body, attributes=attrs)
+    if start == "[" or pointer_hint:
+        obj = _try_json(body)
+        if _is_pointer(obj):
+            bucket, key = obj[1]["s3BucketName"], obj[1]["s3Key"]
+            return [msgspec.structs.replace(payload, kind=POINTER, bucket=bucket, key=key)]
+        return [payload]
+    if stamped or start != "{":
+        return [payload]
+    raw = body.encode() if isinstance(body, str) else body
+    if looks_embedded(raw):
+        return [payload]
+    obj = _try_json(body)
+    if not isinstance(obj, dict):
+        return [payload]
+    if _is_sns_envelope(obj):
+        msg = obj["Message"]
+        nested = base
+        if base.message_id is None:
+            nested = msgspec.structs.replace(base, message_id=_str(obj.get("MessageId")))
+        return _inner(msg, obj.get("MessageAttributes") or None, nested)
+    recs = obj.get("Records")
+    if (
+        isinstance(recs, list)
+        and recs
+        and all(isinstance(r, Mapping) and r.get("eventSource") == "aws:s3" for r in recs)
+    ):
+        return [_s3_record(r, base, f"Records[{i}]") for i, r in enumerate(recs)]
+    if obj.get("Event") == "s3:TestEvent":
+        return [
+            msgspec.structs.replace(
+                base,
+                kind=SKIP,
+                source=S3,
+                note="s3:TestEvent: sent by S3 when a notification is configured; nothing to read",
+            )
+        ]
+    if _is_eventbridge(obj):
+        return _from_eventbridge_event(obj, base)
+    return [payload]
+
+
+def _try_json(body: bytes | str) -> Any:
+    try:
+        return msgspec.json.decode(body)
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        return None
+
+
+def _is_pointer(obj: Any) -> bool:
+    return (
+        isinstance(obj, list)
+        and len(obj) == 2
+        and obj[0] == POINTER_CLASS
+        and isinstance(obj[1], dict)
+        and isinstance(obj[1].get("s3BucketName"), str)
+        and isinstance(obj[1].get("s3Key"), str)
+    )
+
+
+def _is_sns_envelope(obj: Mapping[str, Any]) -> bool:
+    return (
+        obj.get("Type") == "Notification"
+        and isinstance(obj.get("Message"), str)
+        and "TopicArn" in obj
+    )
+
+
+# ---- stamps and attributes ----------------------------------------------------------------------
+
+_FAST_CACHE: dict[tuple[Any, ...], Stamp] = {}
+_FAST_MAX = 4096
+
+
+def lambda_sqs_stamp(attrs: Mapping[str, Any] | None) -> Stamp | None:
+    """:meth:`Stamp.from_message_attributes` with a fast path for Lambda's SQS shape.
+
+    When a record carries exactly ``vmsg-type`` and ``vmsg-version`` (the common case),
+    their values key a cache so the full parse runs once per distinct stamp. Anything else
+    goes through the full parser, which also raises for malformed stamps.
+    """
+    if attrs is None or len(attrs) != 2:
+        return Stamp.from_message_attributes(attrs)
+    try:
+        t = attrs[ATTR_TYPE]
+        v = attrs[ATTR_VERSION]
+        key = (t["stringValue"], t["dataType"], v["stringValue"], v["dataType"])
+        hit = _FAST_CACHE.get(key)
+    except (KeyError, TypeError):
+        return Stamp.from_message_attributes(attrs)
+    if hit is not None:
+        return hit
+    stamp = Stamp.from_message_attributes(attrs)
+    if stamp is not None:
+        if len(_FAST_CACHE) >= _FAST_MAX:
+            _FAST_CACHE.clear()
+        _FAST_CACHE[key] = stamp
+    return stamp
+
+
+def _number(text: str) -> int | float | str:
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _b64(value: object) -> bytes | None:
+    if isinstance(value, bytes | bytearray):
+        return bytes(value)
+    if isinstance(value, str):
+        try:
+            return base64.b64decode(value, validate=True)
+        except binascii.Error:
+            return None
+    return None
+
+
+def _attr_parts(attr: Any) -> tuple[Any, Any, Any]:
+    """(data type, string value, binary value) of an attribute in any of the three shapes."""
+    if not isinstance(attr, Mapping):
+        return None, None, None
+    if "dataType" in attr:
+        return attr.get("dataType"), attr.get("stringValue"), attr.get("binaryValue")
+    if "DataType" in attr:
+        return attr.get("DataType"), attr.get("StringValue"), attr.get("BinaryValue")
+    dtype = attr.get("Type")
+    value = attr.get("Value")
+    if isinstance(dtype, str) and dtype.startswith("Binary"):
+        return dtype, None, value
+    return dtype, value, None
+
+
+def plain_attributes(attrs: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The user's own message attributes as plain values (``vmsg-*`` removed).
+
+    String -> str, Number -> int or float, Binary -> bytes, SNS String.Array -> list.
+    """
+    out: dict[str, Any] = {}
+    if not attrs:
+        return out
+    for name, attr in attrs.items():
+        if name.startswith(PREFIX) or name in POINTER_ATTRS:
+            continue
+        dtype, sval, bval = _attr_parts(attr)
+        if not isinstance(dtype, str):
+            continue
+        if dtype.startswith("Binary"):
+            data = _b64(bval)
+            if data is not None:
+                out[name] = data
+        elif not isinstance(sval, str):
+            continue
+        elif dtype.startswith("Number"):
+            out[name] = _number(sval)
+        elif dtype == "String.Array":
+            try:
+                out[name] = msgspec.json.decode(sval)
+            except msgspec.DecodeError:
+                out[name] = sval
+        else:
+            out[name] = sval
+    return out
+
+
+def boto3_attributes(attrs: Mapping[str, Any] | None) -> tuple[dict[str, Any], list[str]]:
+    """Attributes in any shape converted to boto3 SQS ``MessageAttributes``.
+
+    Returns the converted attributes and the names that could not be carried (an attribute
+    with no value for its type); SNS ``String.Array`` travels as ``String``.
+    """
+    out: dict[str, Any] = {}
+    dropped: list[str] = []
+    for name, attr in (attrs or {}).items():
+        dtype, sval, bval = _attr_parts(attr)
+        if not isinstance(dtype, str):
+            dropped.append(name)
+            continue
+        if dtype.startswith("Binary"):
+            data = _b64(bval)
+            if data is None:
+                dropped.append(name)
+            else:
+                out[name] = {"DataType": dtype, "BinaryValue": data}
+        elif isinstance(sval, str):
+            out[name] = {
+                "DataType": "String" if dtype == "String.Array" else dtype,
+                "StringValue": sval,
+            }
+        else:
+            dropped.append(name)
+    return out, dropped
+
+
+def park_payload(record: Record) -> tuple[str, dict[str, Any], list[str]]:
+    """The original body and attributes of a record's Lambda record, ready for SendMessage.
+
+    SQS: the body and attributes as received (an SNS envelope stays an envelope); SNS: the
+    message and its attributes; Kinesis: the data as text; S3: a one-record S3 notification;
+    EventBridge: the event. Also returns the names of attributes that could not be carried.
+    """
+    raw = record.raw
+    trigger = record.trigger
+    if trigger == SQS:
+        attrs, dropped = boto3_attributes(raw.get("messageAttributes"))
+        return raw["body"], attrs, dropped
+    if trigger == SNS:
+        sns = raw["Sns"]
+        attrs, dropped = boto3_attributes(sns.get("MessageAttributes"))
+        return sns["Message"], attrs, dropped
+    if trigger == KINESIS:
+        data = base64.b64decode(raw["kinesis"]["data"])
+        try:
+            return data.decode("utf-8"), {}, []
+        except UnicodeDecodeError:
+            raise EventShapeError(
+                "park: expected Kinesis data that is UTF-8 text (an SQS body), got binary data",
+                where="kinesis.data",
+            ) from None
+    if trigger == S3:
+        return msgspec.json.encode({"Records": [raw]}).decode(), {}, []
+    return msgspec.json.encode(raw).decode(), {}, []

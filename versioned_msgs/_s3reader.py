@@ -1,0 +1,195 @@
+"""Reading the exact S3 object an event talks about, with its stamp, under a size cap."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar, overload
+
+import msgspec
+
+from ._errors import LimitExceededError, VersionedMsgsError
+from ._meta import Meta
+from ._registry import Registry
+from ._stamp import Stamp
+
+__all__ = ["DEFAULT_MAX_BYTES", "S3Object", "S3Reader", "StaleObjectError"]
+
+_M = TypeVar("_M")
+
+#: Objects larger than this are refused before their body is read (configurable).
+DEFAULT_MAX_BYTES = 16 * 1024 * 1024
+
+_GONE_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "NoSuchBucket", "404", "NotFound"})
+_STALE_CODES = frozenset({"PreconditionFailed", "412"})
+
+
+class StaleObjectError(VersionedMsgsError, LookupError):
+    """The object that raised the event is no longer there as it was.
+
+    ``reason`` is ``"superseded"`` (overwritten since: its ETag changed) or ``"gone"``
+    (deleted, or that version removed). A consumer counts such records as ``skipped``: the
+    newer object raises its own event, so nothing is processed twice.
+    """
+
+    def __init__(self, message: str, *, bucket: str, key: str, reason: str) -> None:
+        super().__init__(message)
+        self.bucket = bucket
+        self.key = key
+        self.reason = reason
+
+
+class S3Object(msgspec.Struct, frozen=True, kw_only=True):
+    """An object as read: its body, the stamp from its metadata (None when unstamped), and
+    the ETag / VersionId / ContentType S3 answered with."""
+
+    bucket: str
+    key: str
+    body: bytes
+    stamp: Stamp | None
+    etag: str | None = None
+    version_id: str | None = None
+    content_type: str | None = None
+
+
+def _quote_etag(etag: str) -> str:
+    return etag if etag.startswith('"') else f'"{etag}"'
+
+
+class S3Reader:
+    """Read stamped objects from S3: the exact object an event named, never a newer one.
+
+    ``s3`` is a boto3 S3 client (made on first use when omitted); ``max_bytes`` caps the
+    object size, checked against ``ContentLength`` before the body is read.
+    """
+
+    def __init__(
+        self, registry: Registry, *, s3: Any = None, max_bytes: int = DEFAULT_MAX_BYTES
+    ) -> None:
+        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
+            raise ValueError(f"max_bytes: expected a positive integer, got {max_bytes!r}")
+        self.registry = registry
+        self.max_bytes = max_bytes
+        self._s3 = s3
+
+    @property
+    def s3(self) -> Any:
+        """The boto3 S3 client (made with boto3 defaults on first use)."""
+        if self._s3 is None:
+            import boto3
+
+            self._s3 = boto3.client("s3")
+        return self._s3
+
+    def fetch(
+        self, bucket: str, key: str, *, etag: str | None = None, version_id: str | None = None
+    ) -> S3Object:
+        """GetObject with ``IfMatch`` = ``etag`` and/or ``VersionId`` = ``version_id``.
+
+        Raises :class:`StaleObjectError` when the object was overwritten (412) or deleted
+        (404), and :class:`LimitExceededError` when it is larger than ``max_bytes``.
+        """
+        from botocore.exceptions import ClientError
+
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
+        if etag:
+            kwargs["IfMatch"] = _quote_etag(etag)
+        if version_id:
+            kwargs["VersionId"] = version_id
+        where = f"s3://{bucket}/{key}"
+        try:
+            resp = self.s3.get_object(**kwargs)
+        except ClientError as exc:
+            err = exc.response.get("Error", {})
+            code = str(err.get("Code", ""))
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if code in _STALE_CODES or status == 412:
+                raise StaleObjectError(
+                    f"{where}: superseded: expected ETag {etag}"
+                    + (f" (version {version_id})" if version_id else "")
+                    + ", but the object was overwritten since the event",
+                    bucket=bucket,
+                    key=key,
+                    reason="superseded",
+                ) from None
+            if code in _GONE_CODES or status == 404:
+                raise StaleObjectError(
+                    f"{where}: gone: the object"
+                    + (f" version {version_id}" if version_id else "")
+                    + f" no longer exists ({code})",
+                    bucket=bucket,
+                    key=key,
+                    reason="gone",
+                ) from None
+            raise
+        stream = resp["Body"]
+        size = resp.get("ContentLength")
+        if isinstance(size, int) and size > self.max_bytes:
+            stream.close()
+            raise LimitExceededError(
+                f"{where}: object of {size} bytes is larger than max_bytes ({self.max_bytes}); "
+                "not read",
+                limit="max_bytes",
+                allowed=self.max_bytes,
+                actual=size,
+            )
+        body: bytes = stream.read(self.max_bytes + 1)
+        stream.close()
+        if len(body) > self.max_bytes:
+            raise LimitExceededError(
+                f"{where}: object is larger than max_bytes ({self.max_bytes}); not read",
+                limit="max_bytes",
+                allowed=self.max_bytes,
+                actual=len(body),
+            )
+        content_type = resp.get("ContentType")
+        stamp = Stamp.from_s3_metadata(resp.get("Metadata"), content_type=content_type)
+        return S3Object(
+            bucket=bucket,
+            key=key,
+            body=body,
+            stamp=stamp,
+            etag=resp.get("ETag"),
+            version_id=resp.get("VersionId"),
+            content_type=content_type,
+        )
+
+    @overload
+    def get(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        etag: str | None = None,
+        version_id: str | None = None,
+        into: type[_M],
+    ) -> tuple[_M, Meta]: ...
+
+    @overload
+    def get(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        etag: str | None = None,
+        version_id: str | None = None,
+        into: None = None,
+    ) -> tuple[Any, Meta]: ...
+
+    def get(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        etag: str | None = None,
+        version_id: str | None = None,
+        into: type[Any] | None = None,
+    ) -> tuple[Any, Meta]:
+        """Read, stamp-check and decode one object (upgraded to the current model).
+
+        The stamp comes from the object's metadata, else from an embedded envelope; an
+        unstamped object raises :class:`MissingStampError`.
+        """
+        obj = self.fetch(bucket, key, etag=etag, version_id=version_id)
+        msg, meta = self.registry.decode(obj.body, obj.stamp, into=into)
+        return msg, msgspec.structs.replace(
+            meta, source="s3", bucket=bucket, key=key, message_id=f"s3://{bucket}/{key}"
+        )
