@@ -314,6 +314,20 @@ def test_encode_with_producer(fam: Family) -> None:
     assert enc.stamp == stamp(2, producer="orders-api:7")
 
 
+def test_repeated_encodes_keep_producers_and_versions_apart(fam: Family) -> None:
+    """encode()'s per-class cache never mixes producers, versions or registries up."""
+    reg = fam.registry
+    for _ in range(2):
+        assert reg.encode(fam.v2(id="o-1", cents=1)).stamp == stamp(2)
+        assert reg.encode(fam.v2(id="o-1", cents=1), producer="a:1").stamp.producer == "a:1"
+        assert reg.encode(fam.v2(id="o-1", cents=1), producer="b:2").stamp.producer == "b:2"
+        assert reg.encode(fam.v2(id="o-1", cents=1), 1).stamp == stamp(1)
+        assert reg.encode(fam.v3(id="o-1", cents=1, note="")).stamp == stamp(3, readable_by=2)
+    other = vm.Registry()
+    other.message(T, version=7)(fam.v2)
+    assert other.encode(fam.v2(id="o-1", cents=1)).stamp == stamp(7)
+
+
 def test_older_model_instance_encodes_at_its_own_version(fam: Family) -> None:
     """An instance of the v1 model is written as v1, untouched."""
     enc = fam.registry.encode(fam.v1(order_id="o-1", cents=5))

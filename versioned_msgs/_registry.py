@@ -28,6 +28,7 @@ from ._stamp import (
 
 __all__ = ["Registry", "RegisteredModel"]
 
+_PLAIN_MAX = 1024
 _C = TypeVar("_C", bound=type)
 _M = TypeVar("_M")
 Converter = Callable[[dict[str, Any]], dict[str, Any]]
@@ -123,6 +124,9 @@ class Registry:
         self._types: dict[str, _Type] = {}
         self._by_class: dict[type[Any], tuple[str, int]] = {}
         self._problems: list[str] = []
+        # model class, or (model class, producer) -> (encode function, stamp): encode()'s
+        # common case in one lookup; emptied whenever a model is registered.
+        self._plain: dict[object, tuple[Callable[[Any], bytes], Stamp]] = {}
 
     # ---- registration -------------------------------------------------------------------
 
@@ -181,6 +185,7 @@ class Registry:
             info.current = max(info.models)
             info.chains.clear()
             info.stamps.clear()
+            self._plain.clear()
             self._by_class[cls] = (type, version)
             return cls
 
@@ -414,6 +419,10 @@ class Registry:
         against that version's model when the registry has one.
         """
         cls = type(msg)
+        if as_version is None:
+            plain = self._plain.get(cls if producer is None else (cls, producer))
+            if plain is not None:
+                return Encoded(plain[0](msg), plain[1])
         where = self._by_class.get(cls)
         if where is None:
             raise UnknownTypeError(
@@ -457,7 +466,12 @@ class Registry:
                         type=name,
                         version=target,
                     ) from exc
-        return Encoded(body, self.stamp(name, target, producer=producer))
+        stamp = self.stamp(name, target, producer=producer)
+        if as_version is None:
+            if len(self._plain) >= _PLAIN_MAX:  # many distinct producers: start over
+                self._plain.clear()
+            self._plain[cls if producer is None else (cls, producer)] = (entry.codec.encode, stamp)
+        return Encoded(body, stamp)
 
     # ---- decode -------------------------------------------------------------------------
 
