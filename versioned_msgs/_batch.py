@@ -6,7 +6,6 @@ to :func:`run_batches`; this module knows nothing about a service.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Generic, TypeVar
@@ -164,6 +163,8 @@ def run_batches(
                     retry.append(item)
         pending = retry
         if pending and backoff > 0:
+            import random  # here, not at import time: random loads hashlib (~4 ms cold start)
+
             sleep(random.uniform(0, backoff * 2 ** (attempt - 1)))
     succeeded.sort(key=lambda s: s.index)
     return BatchResult(succeeded=succeeded, failed=[failed[i] for i in sorted(failed)])

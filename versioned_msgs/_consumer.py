@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, Literal, TypeVar
 
@@ -57,7 +56,13 @@ __all__ = [
     "consume",
 ]
 
-logger = logging.getLogger("versioned_msgs")
+
+def _log_exception(message: str, *args: object) -> None:
+    """Log the exception being handled; logging is imported here, not at import (~4 ms)."""
+    import logging
+
+    logging.getLogger("versioned_msgs").exception(message, *args)
+
 
 Outcome = Literal[
     "handled",
@@ -378,7 +383,7 @@ class Consumer:
             try:
                 self.metrics.emit(report.counts())
             except Exception:  # metrics must never make messages fail
-                logger.exception("versioned_msgs: the metrics sink raised; counts lost")
+                _log_exception("versioned_msgs: the metrics sink raised; counts lost")
         return report
 
     def handle_event(self, event: Any, context: Any = None) -> Any:
@@ -499,7 +504,7 @@ class Consumer:
         try:
             result = self._one(r)
         except Exception as exc:  # a bug of ours must not lose the record
-            logger.exception("versioned_msgs: unexpected error processing %s", r.message_id)
+            _log_exception("versioned_msgs: unexpected error processing %s", r.message_id)
             result = RecordResult("failed", r.message_id, None, exc)
         if key is not None and result.outcome in FAILED_OUTCOMES:
             stopped.add(key)
