@@ -11,6 +11,7 @@ import base64
 import importlib
 import json
 import logging
+import subprocess
 import sys
 import urllib.parse
 from pathlib import Path
@@ -398,6 +399,133 @@ def test_eventbridge_handler_reads_events_a_rule_delivered(
     with caplog.at_level(logging.INFO, logger="eventbridge_handler"):
         handler.lambda_handler(json.loads(message["Body"]), None)
     assert _logged(caplog, "eventbridge_handler") == ["order e-1 from orders-api:42"]
+
+
+# ---- ordering, legacy producers, large payloads ----------------------------------------
+
+
+# --8<-- [start:fifo]
+def test_fifo_group_stops_at_the_first_failure(
+    aws: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """In a FIFO group, the records after an unreadable one are reported too, in order."""
+    orders = _example("orders")
+    sqs = aws.client("sqs")
+    url = sqs.create_queue(
+        QueueName="orders.fifo",
+        Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"},
+    )["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    pub = vm.Publisher(orders.registry, sqs=sqs)
+    first = pub.send(url, orders.OrderCreatedV1(order_id="f-1", amount=1), group_id="cust-1")
+    newer = sqs.send_message(  # a v4 written by a producer deployed too early
+        QueueUrl=url,
+        MessageBody='{"order_id": "f-2"}',
+        MessageGroupId="cust-1",
+        MessageAttributes=vm.Stamp(type="order.created", version=4).to_message_attributes(),
+    )["MessageId"]
+    after = pub.send(url, orders.OrderCreatedV1(order_id="f-3", amount=3), group_id="cust-1")
+    other = pub.send(url, orders.OrderCreatedV1(order_id="f-4", amount=4), group_id="cust-2")
+    messages = _receive(aws, url, 4)
+    with caplog.at_level(logging.INFO, logger="sqs_handler"):
+        report = _example("sqs_handler").consumer.process(lambda_sqs_event(messages, arn), None)
+    outcomes = {r.message_id: r.outcome for r in report.records}
+    assert outcomes[first] == "upgraded"
+    assert outcomes[newer] == "retried"
+    assert outcomes[after] == "retried"  # not run: it must not overtake f-2
+    assert outcomes[other] == "upgraded"  # another group is not held back
+    handled = sorted(line.split(":")[0] for line in _logged(caplog, "sqs_handler"))
+    assert handled == ["order f-1", "order f-4"]
+    failed = [f["itemIdentifier"] for f in report.response["batchItemFailures"]]
+    assert failed == [newer, after]
+
+
+# --8<-- [end:fifo]
+
+
+def test_legacy_handler_reads_unstamped_bodies_as_v1(
+    aws: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An old producer's plain body and a hand-stamped message are both handled."""
+    orders = _example("orders")
+    url, arn = _queue(aws, "orders")
+    sqs = aws.client("sqs")
+    sqs.send_message(QueueUrl=url, MessageBody='{"order_id": "L-1", "amount": 250}')
+    stamp_by_hand = _example("stamp_by_hand")
+    stamp_by_hand.send_order(
+        sqs, url, orders.OrderCreatedV1(order_id="L-2", amount=300), tenant="acme"
+    )
+    messages = _receive(aws, url, 2)
+    stamped = [m for m in messages if "MessageAttributes" in m]
+    assert stamped[0]["MessageAttributes"]["vmsg-version"]["StringValue"] == "1"
+    assert stamped[0]["MessageAttributes"]["tenant"]["StringValue"] == "acme"
+    handler = _example("legacy_handler")
+    with caplog.at_level(logging.INFO, logger="legacy_handler"):
+        response = handler.lambda_handler(lambda_sqs_event(messages, arn), None)
+    assert response == {"batchItemFailures": []}
+    assert sorted(_logged(caplog, "legacy_handler")) == ["order L-1 (v1)", "order L-2 (v1)"]
+
+
+def test_large_payloads_travel_through_s3_and_come_back(
+    aws: Emulator, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 300 KiB catalog is over the SNS limit: it goes to S3 and the consumer fetches it."""
+    aws.client("s3").create_bucket(Bucket="large-payloads")
+    monkeypatch.setenv("LARGE_PAYLOAD_BUCKET", "large-payloads")
+    example = importlib.reload(_example("large_payloads"))
+    topic, _, url, arn = _topic_to_queue(aws, "catalogs")
+    items = [f"item-{i:06d}-" + "x" * 280 for i in range(1000)]
+    example.publish(topic, example.CatalogPublished(catalog_id="c-1", items=items))
+    example.publish(topic, example.CatalogPublished(catalog_id="c-2", items=["small"]))
+    messages = _receive(aws, url, 2)
+    bodies = [json.loads(json.loads(m["Body"])["Message"]) for m in messages]
+    pointers = [b for b in bodies if isinstance(b, list)]
+    assert [p[0] for p in pointers] == ["software.amazon.payloadoffloading.PayloadS3Pointer"]
+    assert pointers[0][1]["s3BucketName"] == "large-payloads"
+    with caplog.at_level(logging.INFO, logger="large_payloads"):
+        response = example.lambda_handler(lambda_sqs_event(messages, arn), None)
+    assert response == {"batchItemFailures": []}
+    assert sorted(_logged(caplog, "large_payloads")) == [
+        "catalog c-1 with 1000 items",
+        "catalog c-2 with 1 items",
+    ]
+
+
+# ---- locking schemas -------------------------------------------------------------------
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "versioned_msgs", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_orders_lock_file_matches_the_models() -> None:
+    """examples/orders.lock.json is current: `check --lock` passes from the examples folder."""
+    proc = _cli("check", "orders:registry", "--lock", "orders.lock.json", cwd=EXAMPLES)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "matches orders.lock.json" in proc.stdout
+
+
+def test_a_model_changed_without_a_new_version_fails_the_lock(tmp_path: Path) -> None:
+    """Adding a field to v2 in place (no v4) makes `check --lock` exit 1 and name v2."""
+    source = (EXAMPLES / "orders.py").read_text(encoding="utf-8")
+    changed = source.replace(
+        '    currency: str = "EUR"\n', '    currency: str = "EUR"\n    note: str = ""\n'
+    )
+    assert changed != source
+    (tmp_path / "orders.py").write_text(changed, encoding="utf-8")
+    (tmp_path / "orders.lock.json").write_bytes((EXAMPLES / "orders.lock.json").read_bytes())
+    proc = _cli("check", "orders:registry", "--lock", "orders.lock.json", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "order.created v2" in proc.stdout
 
 
 # ---- the SAM template ------------------------------------------------------------------
