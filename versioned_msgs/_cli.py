@@ -238,7 +238,15 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from . import _demo
 
-    return _demo.run(endpoint_url=args.endpoint_url, region=args.region, quiet=args.quiet)
+    if args.aws and args.endpoint_url:
+        raise UsageError("expected either --aws or --endpoint-url, not both")
+    return _demo.run(
+        endpoint_url=args.endpoint_url,
+        region=args.region,
+        quiet=args.quiet,
+        real_aws=args.aws,
+        keep=args.keep,
+    )
 
 
 # ---- parser -----------------------------------------------------------------------------
@@ -273,6 +281,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="play a mixed-version rollout on an embedded AWS emulator")
     _aws_options(p)
     p.add_argument("--quiet", action="store_true", help="print only the final line")
+    p.add_argument(
+        "--aws",
+        action="store_true",
+        help="run on the AWS account your credentials reach (creates, then deletes, "
+        "a topic, three queues and a bucket)",
+    )
+    p.add_argument("--keep", action="store_true", help="keep the demo's resources")
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("check", help="check a registry (chains, readable_by, schema lock)")
