@@ -33,7 +33,6 @@ from ._events import (
     Record,
     event_records,
     expand,
-    lambda_sqs_stamp,
     park_payload,
     plain_attributes,
 )
@@ -41,7 +40,19 @@ from ._meta import Meta
 from ._metrics import NO_TYPE, MetricsSink
 from ._registry import Registry
 from ._s3reader import DEFAULT_MAX_BYTES, S3Reader, StaleObjectError
-from ._stamp import ATTR_PARKED_REASON, JSON, MAX_VERSION, Stamp, looks_embedded, unembed
+from ._stamp import (
+    ATTR_CONTENT_TYPE,
+    ATTR_PARKED_REASON,
+    ATTR_PRODUCER,
+    ATTR_READABLE_BY,
+    ATTR_TYPE,
+    ATTR_VERSION,
+    JSON,
+    MAX_VERSION,
+    Stamp,
+    looks_embedded,
+    unembed,
+)
 
 __all__ = [
     "FAILED_OUTCOMES",
@@ -153,6 +164,31 @@ class _NotProcessed(VersionedMsgsError):
     """A FIFO / Kinesis record left unprocessed after an earlier failure in its group."""
 
 
+class _Fast:
+    """A fast-path entry: everything the SQS loop needs for one distinct stamp."""
+
+    __slots__ = ("decode", "fn", "n_vmsg", "outcome", "template")
+
+    def __init__(
+        self,
+        decode: Callable[[Any], Any],
+        fn: Callable[[Any, Meta], Any],
+        outcome: str,
+        template: Meta,
+        n_vmsg: int,
+    ) -> None:
+        self.decode = decode
+        self.fn = fn
+        self.outcome = outcome
+        self.template = template
+        self.n_vmsg = n_vmsg
+
+
+_MISSING: Any = object()
+_FAST_MAX = 4096
+_OPTIONAL_ATTRS = (ATTR_PRODUCER, ATTR_READABLE_BY, ATTR_CONTENT_TYPE)
+
+
 class _Route:
     """What to do with one (type, version): computed once, then looked up per record."""
 
@@ -242,6 +278,7 @@ class Consumer:
         # type -> None (every version) or the ignored versions
         self._ignored: dict[str, frozenset[int] | None] = {}
         self._routes: dict[str, dict[int, _Route]] = {}
+        self._fast: dict[tuple[Any, ...], _Fast | None] = {}
         self._assumed: Stamp | None = None
         if isinstance(on_unversioned, int) and len(registry.types()) == 1:
             self._assume(registry.types()[0])
@@ -292,6 +329,7 @@ class Consumer:
             if isinstance(self.on_unversioned, int) and self._assumed is None:
                 self._assume(type_name)
             self._routes.clear()
+            self._fast.clear()
             return fn
 
         return register
@@ -309,6 +347,7 @@ class Consumer:
             if prev is not None or type not in self._ignored:
                 self._ignored[type] = frozenset(vs) | (prev or frozenset())
         self._routes.clear()
+        self._fast.clear()
 
     # ---- routing ------------------------------------------------------------------------
 
@@ -417,73 +456,107 @@ class Consumer:
                     items.append({"itemIdentifier": mid})
         return {"batchItemFailures": items}
 
+    def _fast_entry(self, key: tuple[Any, ...], attrs: Any) -> _Fast | None:
+        """The fast-path entry for one distinct stamp (None: take the general path)."""
+        entry: _Fast | None = None
+        try:
+            stamp = Stamp.from_message_attributes(attrs)
+        except VersionedMsgsError:
+            stamp = None
+        if stamp is not None and stamp.content_type == JSON:
+            route = self._route(stamp.type, stamp.version)
+            if route.fast is not None and route.fn is not None:
+                template = Meta(
+                    type=stamp.type,
+                    version=stamp.version,
+                    model_version=route.model_version,
+                    readable_by=stamp.readable_by,
+                    producer=stamp.producer,
+                    content_type=stamp.content_type,
+                    source=SQS,
+                )
+                n_vmsg = 2 + sum(1 for k in _OPTIONAL_ATTRS if k in attrs)
+                entry = _Fast(route.fast, route.fn, route.outcome, template, n_vmsg)
+        if len(self._fast) >= _FAST_MAX:
+            self._fast.clear()
+        self._fast[key] = entry
+        return entry
+
     def _process_sqs(self, raw: list[Any], results: list[RecordResult]) -> None:
-        """SQS: the fast path for stamped compact-JSON records, the general path otherwise."""
+        """SQS: the fast path for stamped compact-JSON records, the general path otherwise.
+
+        The fast path keys a per-consumer table on the stamp attributes' raw values, so the
+        stamp is parsed and routed once per distinct stamp; anything unusual (no stamp, an
+        envelope or pointer body, a decode error, a stopped FIFO group) takes the general
+        path, which gives the same results.
+        """
         append = results.append
         first = raw[0] if raw else None
         arn = first.get("eventSourceARN") if isinstance(first, Mapping) else None
         fifo = isinstance(arn, str) and arn.endswith(".fifo")
         stopped: set[str] = set()
-        routes = self._routes
+        table = self._fast
+        replace = msgspec.structs.replace
         for rec in raw:
-            body = mid = gid = None
-            attrs: Any = None
             try:
                 attrs = rec["messageAttributes"]
+                t = attrs[ATTR_TYPE]
+                v = attrs[ATTR_VERSION]
+                p = attrs.get(ATTR_PRODUCER)
+                rb = attrs.get(ATTR_READABLE_BY)
+                ct = attrs.get(ATTR_CONTENT_TYPE)
+                key = (
+                    t["stringValue"],
+                    t["dataType"],
+                    v["stringValue"],
+                    v["dataType"],
+                    p and p["stringValue"],
+                    p and p["dataType"],
+                    rb and rb["stringValue"],
+                    rb and rb["dataType"],
+                    ct and ct["stringValue"],
+                    ct and ct["dataType"],
+                )
+                entry = table.get(key, _MISSING)
+                if entry is _MISSING:
+                    entry = self._fast_entry(key, attrs)
                 body = rec["body"]
-                stamp = lambda_sqs_stamp(attrs) if attrs else None
                 mid = rec["messageId"]
                 gid = rec["attributes"].get("MessageGroupId")
             except Exception:
-                stamp = None
+                entry = None
             if (
-                stamp is None
-                or stamp.content_type is not JSON
+                entry is None
                 or type(body) is not str
                 or not body.startswith('{"')
                 or body.startswith('{"vmsg"')
-                or (fifo and (gid or "") in stopped)
                 or type(mid) is not str
+                or (fifo and (gid or "") in stopped)
             ):
-                for r in expand(SQS, rec):
-                    result = self._guarded(r, stopped)
-                    append(result)
-                continue
-            by_type = routes.get(stamp.type)
-            route = None if by_type is None else by_type.get(stamp.version)
-            if route is None:
-                route = self._route(stamp.type, stamp.version)
-            fast = route.fast
-            if fast is None:
                 for r in expand(SQS, rec):
                     append(self._guarded(r, stopped))
                 continue
             try:
-                msg = fast(body)
+                msg = entry.decode(body)
             except Exception:  # let the general path name the problem
                 for r in expand(SQS, rec):
                     append(self._guarded(r, stopped))
                 continue
-            meta = Meta(
-                type=stamp.type,
-                version=stamp.version,
-                model_version=route.model_version,
-                readable_by=stamp.readable_by,
-                producer=stamp.producer,
-                source=SQS,
+            meta = replace(
+                entry.template,
                 message_id=mid,
-                attributes={} if len(attrs) == 2 else plain_attributes(attrs),
+                attributes={} if len(attrs) == entry.n_vmsg else plain_attributes(attrs),
                 group_id=gid,
                 record=rec,
             )
             try:
-                route.fn(msg, meta)  # type: ignore[misc]
+                entry.fn(msg, meta)
             except Exception as exc:
                 append(RecordResult("failed", mid, meta, exc))
                 if fifo:
                     stopped.add(gid or "")
                 continue
-            append(RecordResult(route.outcome, mid, meta, None))
+            append(RecordResult(entry.outcome, mid, meta, None))
 
     def _guarded(self, r: Record, stopped: set[str]) -> RecordResult:
         """The general path, with FIFO/Kinesis stop semantics; never raises an Exception."""

@@ -523,7 +523,15 @@ def plain_attributes(attrs: Mapping[str, Any] | None) -> dict[str, Any]:
     if not attrs:
         return out
     for name, attr in attrs.items():
-        if name.startswith(PREFIX) or name in POINTER_ATTRS:
+        if name.startswith(PREFIX):
+            continue
+        # Lambda's SQS shape with a String value is by far the most common case.
+        if type(attr) is dict and attr.get("dataType") == "String":
+            sval = attr.get("stringValue")
+            if type(sval) is str:
+                out[name] = sval
+                continue
+        if name in POINTER_ATTRS:
             continue
         dtype, sval, bval = _attr_parts(attr)
         if not isinstance(dtype, str):
