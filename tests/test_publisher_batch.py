@@ -292,3 +292,50 @@ def test_batches_write_pinned_versions(aws: Emulator) -> None:
     got = _receive(sqs, url, 2)
     assert {m["MessageAttributes"]["vmsg-version"]["StringValue"] for m in got} == {"1"}
     assert json.loads(got[0]["Body"]) == {"order_id": "o-1", "total": 12}
+
+
+def test_fifo_batches_hold_a_group_behind_its_failed_message() -> None:
+    """Message 9 of group 'a' fails transiently; the group's later messages (next chunk)
+    wait and go out behind it on the retry, so the group's order is kept."""
+    fake = FakeBatchClient({9: [("InternalError", True)]})
+    pub = vm.Publisher(make_registry(), sqs=fake, backoff=0)
+    orders = _orders(13)
+    result = pub.send_batch(
+        "https://sqs/q.fifo", orders, group_id=lambda m: "a" if m.total_cents >= 9 else "b"
+    )
+    assert fake.calls == [list(range(10)), [9, 10, 11, 12]]
+    assert result.ok
+    assert [s.index for s in result.succeeded] == list(range(13))
+
+
+def test_fifo_batches_never_retry_a_message_its_group_has_overtaken() -> None:
+    """Message 2 (group 'a') fails but 4, 6, 8 of 'a' were accepted in the same call: 2 is
+    not retried (it would land after them) and 'a' messages of later chunks are not sent."""
+    fake = FakeBatchClient({2: [("InternalError", True)]})
+    pub = vm.Publisher(make_registry(), sns=fake, backoff=0)
+    result = pub.publish_batch(
+        "arn:aws:sns:us-east-1:1:t.fifo",
+        _orders(14),
+        group_id=lambda m: "a" if m.total_cents % 2 == 0 else "b",
+    )
+    assert fake.calls == [list(range(10)), [11, 13]]
+    assert [(f.index, f.code, f.retryable) for f in result.failed] == [
+        (2, "InternalError", True),
+        (10, "PrecedingMessageFailed", False),
+        (12, "PrecedingMessageFailed", False),
+    ]
+    assert "not retried: a later message of its group was accepted" in result.failed[0].message
+    assert result.failed[1].message == (
+        "not sent: message 2 of group 'a' failed before it, and sending this one first "
+        "would break the group's order"
+    )
+    assert len(result.succeeded) == 11
+
+
+def test_standard_queue_retries_do_not_hold_anything() -> None:
+    """Without FIFO, a failed entry does not hold back later ones (group ids or not)."""
+    fake = FakeBatchClient({9: [("InternalError", True)]})
+    pub = vm.Publisher(make_registry(), sqs=fake, backoff=0)
+    result = pub.send_batch("https://sqs/q", _orders(13), group_id="a")
+    assert fake.calls == [list(range(10)), [10, 11, 12], [9]]
+    assert result.ok

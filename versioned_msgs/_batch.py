@@ -115,6 +115,7 @@ def run_batches(
     max_bytes: int,
     max_attempts: int,
     backoff: float,
+    group_of: Callable[[_E], str | None] | None = None,
     sleep: Callable[[float], Any] = time.sleep,
 ) -> BatchResult:
     """Send ``entries`` (each with its size) in chunks; retry retryable failures only.
@@ -124,6 +125,11 @@ def run_batches(
     fails as a whole (botocore has already retried throttling and 5xx) fails its entries
     with the error's code, and the other chunks still go out. Retries wait an exponentially
     growing, fully jittered delay (``backoff`` x 2^attempt).
+
+    ``group_of`` (FIFO targets) keeps each message group in order: once an entry of a group
+    fails, the group's later entries are held back and go out behind it when it is retried,
+    or fail with ``PrecedingMessageFailed`` when it cannot be; an entry overtaken by a later
+    accepted entry of its group is not retried.
     """
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -134,14 +140,39 @@ def run_batches(
     while pending:
         attempt += 1
         retry: list[_Sized[_E]] = []
-        for group in chunks(pending, max_entries, max_bytes):
-            pairs = [(item.index, item.entry) for item in group]
+        # group -> index of its first failed entry this round, and whether it is retried
+        blocked: dict[str, tuple[int, bool]] = {}
+        for chunk in chunks(pending, max_entries, max_bytes):
+            send = chunk
+            if group_of is not None:
+                send = []
+                for item in chunk:
+                    group = group_of(item.entry)
+                    block = blocked.get(group) if group is not None else None
+                    if block is None:
+                        send.append(item)
+                        continue
+                    first, retried = block
+                    failed[item.index] = BatchFailure(
+                        index=item.index,
+                        code="PrecedingMessageFailed",
+                        message=f"not sent: message {first} of group {group!r} failed before "
+                        "it, and sending this one first would break the group's order",
+                        retryable=retried,
+                        attempts=attempt,
+                    )
+                    if retried:
+                        retry.append(item)
+            if not send:
+                continue
+            pairs = [(item.index, item.entry) for item in send]
             try:
                 outcomes = call(pairs)
             except (ClientError, BotoCoreError) as exc:
                 code, message = _call_error(exc)
                 outcomes = {i: EntryOutcome(code=code, message=message) for i, _ in pairs}
-            for item in group:
+            overtaken = _overtaken(send, outcomes, group_of)
+            for item in send:
                 out = outcomes.get(item.index)
                 if out is None:
                     out = EntryOutcome(
@@ -152,19 +183,48 @@ def run_batches(
                     succeeded.append(out.success)
                     failed.pop(item.index, None)
                     continue
+                again = out.retryable and attempt < max_attempts and item.index not in overtaken
+                message = out.message
+                if item.index in overtaken:
+                    message += " (not retried: a later message of its group was accepted)"
                 failed[item.index] = BatchFailure(
                     index=item.index,
                     code=out.code,
-                    message=out.message,
+                    message=message,
                     retryable=out.retryable,
                     attempts=attempt,
                 )
-                if out.retryable and attempt < max_attempts:
+                if again:
                     retry.append(item)
-        pending = retry
+                group = group_of(item.entry) if group_of is not None else None
+                if group is not None and group not in blocked:
+                    blocked[group] = (item.index, again)
+        pending = sorted(retry, key=lambda item: item.index)
         if pending and backoff > 0:
             import random  # here, not at import time: random loads hashlib (~4 ms cold start)
 
             sleep(random.uniform(0, backoff * 2 ** (attempt - 1)))
     succeeded.sort(key=lambda s: s.index)
     return BatchResult(succeeded=succeeded, failed=[failed[i] for i in sorted(failed)])
+
+
+def _overtaken(
+    sent: list[_Sized[_E]],
+    outcomes: dict[int, EntryOutcome],
+    group_of: Callable[[_E], str | None] | None,
+) -> set[int]:
+    """Failed entries followed, in the same call, by an accepted entry of their group."""
+    if group_of is None:
+        return set()
+    found: set[int] = set()
+    failing: dict[str, list[int]] = {}
+    for item in sent:
+        group = group_of(item.entry)
+        if group is None:
+            continue
+        out = outcomes.get(item.index)
+        if out is None or out.success is None:
+            failing.setdefault(group, []).append(item.index)
+        else:
+            found.update(failing.pop(group, ()))
+    return found

@@ -345,6 +345,7 @@ class Publisher:
         *,
         max_entries: int,
         max_bytes: int,
+        fifo: bool = False,
     ) -> BatchResult:
         return run_batches(
             entries,
@@ -353,6 +354,7 @@ class Publisher:
             max_bytes=max_bytes,
             max_attempts=self.max_attempts,
             backoff=self.backoff,
+            group_of=_group_of if fifo else None,
         )
 
     # ---- SQS ----------------------------------------------------------------------------
@@ -511,6 +513,7 @@ class Publisher:
             call,
             max_entries=SQS_BATCH_ENTRIES,
             max_bytes=SQS_MAX_MESSAGE_BYTES,
+            fifo=_is_fifo(queue_url),
         )
 
     # ---- SNS ----------------------------------------------------------------------------
@@ -609,6 +612,7 @@ class Publisher:
             call,
             max_entries=SNS_BATCH_ENTRIES,
             max_bytes=SNS_MAX_MESSAGE_BYTES,
+            fifo=_is_fifo(topic_arn),
         )
 
     # ---- S3 -----------------------------------------------------------------------------
@@ -772,6 +776,11 @@ class Publisher:
         except LookupError:
             return False
         return True
+
+
+def _group_of(request: Mapping[str, Any]) -> str | None:
+    group: str | None = request.get("MessageGroupId")
+    return group
 
 
 def _stream(stream: str) -> dict[str, str]:
