@@ -12,8 +12,6 @@ in their attributes are inspected that way: a stamped body is the payload.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Mapping
 from typing import Any
 
@@ -260,6 +258,9 @@ def _from_kinesis(rec: Mapping[str, Any]) -> list[Record]:
     seq = k["sequenceNumber"]
     if not isinstance(seq, str):
         raise TypeError(f"kinesis.sequenceNumber must be a string, got {type(seq).__name__}")
+    import base64  # here: only Kinesis and binary attributes need it (cold starts)
+    import binascii
+
     try:
         data = base64.b64decode(k["data"], validate=True)
     except binascii.Error as exc:
@@ -492,6 +493,9 @@ def _b64(value: object) -> bytes | None:
     if isinstance(value, bytes | bytearray):
         return bytes(value)
     if isinstance(value, str):
+        import base64
+        import binascii
+
         try:
             return base64.b64decode(value, validate=True)
         except binascii.Error:
@@ -600,6 +604,8 @@ def park_payload(record: Record) -> tuple[str, dict[str, Any], list[str]]:
         attrs, dropped = boto3_attributes(sns.get("MessageAttributes"))
         return sns["Message"], attrs, dropped
     if trigger == KINESIS:
+        import base64
+
         data = base64.b64decode(raw["kinesis"]["data"])
         try:
             return data.decode("utf-8"), {}, []
