@@ -288,3 +288,53 @@ def test_kinesis_data_is_bytes_in_base64_on_the_wire(aws: Emulator) -> None:
     vm.Publisher(make_registry(), kinesis=kinesis).put_record("s", ORDER, partition_key="k")
     wire = json.loads(sent[0])
     assert json.loads(base64.b64decode(wire["Data"]))["vmsg"]["type"] == "order.created"
+
+
+def test_put_events_takes_one_message_too(aws: Emulator) -> None:
+    """put_events(msg, ...) with a single model instance sends one entry."""
+    events = aws.client("events")
+    calls = Calls(events)
+    result = vm.Publisher(make_registry(), events=events).put_events(ORDER, source="app")
+    assert calls.names == ["PutEvents"]
+    assert [s.index for s in result.succeeded] == [0]
+
+
+def test_put_object_passes_other_s3_parameters_through(aws: Emulator) -> None:
+    """Extra keyword arguments reach PutObject; the ones the publisher sets are refused."""
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket="orders-bucket")
+    pub = vm.Publisher(make_registry(), s3=s3)
+    pub.put_object("orders-bucket", "k", ORDER, CacheControl="no-cache")
+    assert s3.head_object(Bucket="orders-bucket", Key="k")["CacheControl"] == "no-cache"
+    with pytest.raises(TypeError, match="ContentType, Metadata are set by the publisher"):
+        pub.put_object("orders-bucket", "k", ORDER, Metadata={}, ContentType="x")
+
+
+def test_an_encoded_value_is_sent_as_it_is(aws: Emulator) -> None:
+    """A ready vm.Encoded (e.g. from another registry) keeps its own stamp."""
+    sqs, url, _ = _queue(aws)
+    enc = vm.Encoded(b'{"order_id":"o-9","total":1}', vm.Stamp(type="order.created", version=1))
+    vm.Publisher(make_registry(), pins={"order.created": 1}).send(url, enc)
+    [m] = _receive(sqs, url)
+    assert m["Body"] == '{"order_id":"o-9","total":1}'
+    assert m["MessageAttributes"]["vmsg-version"]["StringValue"] == "1"
+
+
+def test_bad_publisher_options_are_refused() -> None:
+    """Retry options and the producer are checked when the publisher is built."""
+    with pytest.raises(ValueError, match="max_attempts"):
+        vm.Publisher(make_registry(), max_attempts=0)
+    with pytest.raises(ValueError, match="backoff"):
+        vm.Publisher(make_registry(), backoff=-1)
+    with pytest.raises(vm.StampError, match="producer"):
+        vm.Publisher(make_registry(), producer="bad\nproducer")
+
+
+def test_unknown_messages_are_refused_before_any_request() -> None:
+    """An instance of an unregistered class raises UnknownTypeError naming the class."""
+
+    class Stray(msgspec.Struct):
+        x: int
+
+    with pytest.raises(vm.UnknownTypeError, match="Stray"):
+        vm.Publisher(make_registry()).send("https://q", Stray(1))

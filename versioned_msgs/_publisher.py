@@ -184,8 +184,10 @@ class Publisher:
             raise ValueError(
                 f"expected max_attempts to be a positive integer, got {max_attempts!r}"
             )
+        if not isinstance(backoff, int | float) or not 0 <= backoff < float("inf"):
+            raise ValueError(f"expected backoff to be a non-negative number, got {backoff!r}")
         self.max_attempts = max_attempts
-        self.backoff = backoff
+        self.backoff = float(backoff)
 
     @property
     def registry(self) -> Registry:
