@@ -46,6 +46,10 @@ unit: $(STAMP)
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
+.PHONY: docs
+docs: $(STAMP)  ## build the documentation site into site/ (strict: any warning fails)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 # Benchmarks against baselines timed in the same run; exits 1 when a target is missed.
 .PHONY: bench
 BENCH_STAMP := $(VENV)/.installed-bench
