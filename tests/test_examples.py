@@ -126,6 +126,29 @@ def _logged(caplog: pytest.LogCaptureFixture, logger: str) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == logger]
 
 
+# ---- the README ------------------------------------------------------------------------
+
+
+def test_readme_example_sends_v2_and_reads_v1(
+    aws: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's `send` stamps v2; its handler reads that and a v1 message via the upgrader."""
+    readme = _example("readme")
+    url, arn = _queue(aws, "greetings")
+    readme.send(url)
+    aws.client("sqs").send_message(
+        QueueUrl=url,
+        MessageBody='{"text": "Hallo"}',
+        MessageAttributes=vm.Stamp(type="greeting", version=1).to_message_attributes(),
+    )
+    messages = _receive(aws, url, 2)
+    assert readme.lambda_handler(lambda_sqs_event(messages, arn), None) == {"batchItemFailures": []}
+    assert sorted(capsys.readouterr().out.splitlines()) == [
+        "Hallo [en] written as v1",
+        "Hi [en] written as v2",
+    ]
+
+
 # ---- the upgrader set ------------------------------------------------------------------
 
 
