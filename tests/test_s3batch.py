@@ -149,3 +149,25 @@ def test_malformed_task_is_permanent_failure(s3: Any) -> None:
     out = make_handler(registry, s3)(event, None)
     assert out["results"][0]["resultCode"] == "PermanentFailure"
     assert "s3BucketArn" in out["results"][0]["resultString"]
+
+
+def test_example_handler_upgrades_with_the_examples_registry(
+    aws: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """examples/s3batch_handler.py (shown in the docs) upgrades a v1 order to v3."""
+    import importlib
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "examples"))
+    example = importlib.import_module("s3batch_handler")
+    orders = importlib.import_module("orders")
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket="batch-bucket")
+    enc = orders.registry.encode(orders.OrderCreatedV1(order_id="o-1", amount=250))
+    s3.put_object(
+        Bucket="batch-bucket", Key="o-1", Body=enc.body, Metadata=enc.stamp.to_s3_metadata()
+    )
+    out = example.lambda_handler(_event_v2("o-1"), None)
+    assert out["results"][0]["resultString"] == "upgraded order.created v1 -> v3"
+    body = json.loads(s3.get_object(Bucket="batch-bucket", Key="o-1")["Body"].read())
+    assert body == {"order_id": "o-1", "total": {"cents": 250, "currency": "EUR"}}
