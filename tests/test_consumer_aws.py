@@ -155,7 +155,7 @@ def test_fifo_queue_group_ids_reach_meta(aws: Emulator) -> None:
     ]
 
 
-# ---- S3 notifications --------------------------------------------------------------------------
+# ---- S3 notifications ----
 
 
 def s3_to_queue(aws: Emulator, bucket: str, queue: str) -> tuple[Any, Any, str, str]:
@@ -302,7 +302,7 @@ def test_s3_notification_through_sns_envelope_in_sqs(aws: Emulator) -> None:
     assert seen.calls[0][1].key == "o.json"
 
 
-# ---- Kinesis, EventBridge ------------------------------------------------------------------------
+# ---- Kinesis, EventBridge ----
 
 
 def test_kinesis_records_from_a_real_stream(aws: Emulator) -> None:
@@ -365,7 +365,7 @@ def test_eventbridge_to_sqs(aws: Emulator) -> None:
     assert sorted(seen.ids) == ["e1", "e2"]
 
 
-# ---- parking and large payloads -------------------------------------------------------------------
+# ---- parking and large payloads ----
 
 
 def test_park_forwards_original_body_and_attributes(aws: Emulator) -> None:

@@ -390,8 +390,17 @@ class Consumer:
             return _Route("newer", fn=fn, into=model, model_version=top, upto=top)
         cur = handlers.get(current)
         if cur is not None and version < current:
+            try:
+                fast = registry._upgrading_decoder(type, version)
+            except VersionedMsgsError:  # a missing upgrader: the general path names it
+                fast = None
             return _Route(
-                "decode", fn=cur[0], into=cur[1], model_version=current, outcome="upgraded"
+                "decode",
+                fn=cur[0],
+                into=cur[1],
+                model_version=current,
+                outcome="upgraded",
+                fast=fast,
             )
         takes = ", ".join(f"v{v}" for v in sorted(handlers))
         return _Route(
@@ -470,6 +479,7 @@ class Consumer:
                     type=stamp.type,
                     version=stamp.version,
                     model_version=route.model_version,
+                    upgraded_from=stamp.version if route.outcome == "upgraded" else None,
                     readable_by=stamp.readable_by,
                     producer=stamp.producer,
                     content_type=stamp.content_type,
@@ -497,40 +507,36 @@ class Consumer:
         stopped: set[str] = set()
         table = self._fast
         replace = msgspec.structs.replace
+        # Records of a batch mostly carry the same attributes: one C-level comparison with a
+        # snapshot of the previous record's then replaces the stamp lookup and the user's
+        # attributes (copied per record: handlers may mutate theirs).
+        seen: Any = None
+        seen_entry: _Fast | None = None
+        seen_user: dict[str, Any] = {}
         for rec in raw:
             try:
                 attrs = rec["messageAttributes"]
-                t = attrs[ATTR_TYPE]
-                v = attrs[ATTR_VERSION]
-                p = attrs.get(ATTR_PRODUCER)
-                rb = attrs.get(ATTR_READABLE_BY)
-                ct = attrs.get(ATTR_CONTENT_TYPE)
-                key = (
-                    t["stringValue"],
-                    t["dataType"],
-                    v["stringValue"],
-                    v["dataType"],
-                    p and p["stringValue"],
-                    p and p["dataType"],
-                    rb and rb["stringValue"],
-                    rb and rb["dataType"],
-                    ct and ct["stringValue"],
-                    ct and ct["dataType"],
-                )
-                entry = table.get(key, _MISSING)
-                if entry is _MISSING:
-                    entry = self._fast_entry(key, attrs)
+                if attrs == seen:
+                    entry = seen_entry
+                    user = dict(seen_user)
+                else:
+                    entry, user = self._fast_attrs(attrs, table)
+                    seen = {k: dict(a) for k, a in attrs.items()}
+                    seen_entry = entry
+                    seen_user = dict(user)
                 body = rec["body"]
                 mid = rec["messageId"]
                 gid = rec["attributes"].get("MessageGroupId")
             except Exception:
                 entry = None
+                seen = None
             if (
                 entry is None
                 or type(body) is not str
                 or not body.startswith('{"')
                 or body.startswith('{"vmsg"')
                 or type(mid) is not str
+                or (gid is not None and type(gid) is not str)
                 or (fifo and (gid or "") in stopped)
             ):
                 for r in expand(SQS, rec):
@@ -545,7 +551,7 @@ class Consumer:
             meta = replace(
                 entry.template,
                 message_id=mid,
-                attributes={} if len(attrs) == entry.n_vmsg else plain_attributes(attrs),
+                attributes=user,
                 group_id=gid,
                 record=rec,
             )
@@ -557,6 +563,34 @@ class Consumer:
                     stopped.add(gid or "")
                 continue
             append(RecordResult(entry.outcome, mid, meta, None))
+
+    def _fast_attrs(
+        self, attrs: Any, table: dict[tuple[Any, ...], _Fast | None]
+    ) -> tuple[_Fast | None, dict[str, Any]]:
+        """The fast-path entry and the user's attributes of one record's attributes."""
+        t = attrs[ATTR_TYPE]
+        v = attrs[ATTR_VERSION]
+        p = attrs.get(ATTR_PRODUCER)
+        rb = attrs.get(ATTR_READABLE_BY)
+        ct = attrs.get(ATTR_CONTENT_TYPE)
+        key = (
+            t["stringValue"],
+            t["dataType"],
+            v["stringValue"],
+            v["dataType"],
+            p and p["stringValue"],
+            p and p["dataType"],
+            rb and rb["stringValue"],
+            rb and rb["dataType"],
+            ct and ct["stringValue"],
+            ct and ct["dataType"],
+        )
+        entry = table.get(key, _MISSING)
+        if entry is _MISSING:
+            entry = self._fast_entry(key, attrs)
+        if entry is None:
+            return None, {}
+        return entry, {} if len(attrs) == entry.n_vmsg else plain_attributes(attrs)
 
     def _guarded(self, r: Record, stopped: set[str]) -> RecordResult:
         """The general path, with FIFO/Kinesis stop semantics; never raises an Exception."""
@@ -635,6 +669,8 @@ class Consumer:
         except VersionedMsgsError as exc:
             # malformed stamps, oversized objects: retrying cannot help
             return RecordResult("rejected", mid, None, exc)
+        except Exception as exc:  # S3 unreachable, access denied...: worth retrying
+            return RecordResult("failed", mid, None, exc)
         if stamp is None:
             policy = self.on_unversioned
             if isinstance(policy, int):

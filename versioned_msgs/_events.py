@@ -227,7 +227,7 @@ def _from_sqs(rec: Mapping[str, Any]) -> list[Record]:
     if not isinstance(body, str):
         raise TypeError(f"body must be a string, got {type(body).__name__}")
     sys_attrs = rec.get("attributes") or {}
-    gid = sys_attrs.get("MessageGroupId")
+    gid = _str(sys_attrs.get("MessageGroupId"))
     arn = rec.get("eventSourceARN")
     fifo = isinstance(arn, str) and arn.endswith(".fifo")
     base = Record(
