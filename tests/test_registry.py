@@ -328,6 +328,22 @@ def test_repeated_encodes_keep_producers_and_versions_apart(fam: Family) -> None
     assert other.encode(fam.v2(id="o-1", cents=1)).stamp == stamp(7)
 
 
+def test_encode_with_a_bad_producer() -> None:
+    """A producer the stamp cannot carry is refused before anything is written."""
+    reg = build("msgspec").registry
+    with pytest.raises(vm.StampError) as info:
+        reg.encode(MsV2(id="a", cents=1), producer="line\nbreak")
+    assert (info.value.field, info.value.value) == ("producer", "line\nbreak")
+
+
+def test_stamp_omits_out_of_range_readable_by() -> None:
+    """A readable_by that check() reports is never written on the wire."""
+    reg = vm.Registry()
+    reg.message(T, version=2, readable_by=5)(MsV2)
+    assert reg.stamp(T, 2) == stamp(2)
+    assert reg.encode(MsV2(id="a", cents=1)).stamp == stamp(2)
+
+
 def test_older_model_instance_encodes_at_its_own_version(fam: Family) -> None:
     """An instance of the v1 model is written as v1, untouched."""
     enc = fam.registry.encode(fam.v1(order_id="o-1", cents=5))
