@@ -48,8 +48,7 @@ PINS_ENV = "VERSIONED_MSGS_PINS"
 POINTER_CLASS = "software.amazon.payloadoffloading.PayloadS3Pointer"
 EXTENDED_PAYLOAD_SIZE = "ExtendedPayloadSize"
 LARGE_PREFIX = "vmsg-large"
-SQS_BATCH_ENTRIES = 10
-SNS_BATCH_ENTRIES = 10
+ID_BATCH_ENTRIES = 10  # SendMessageBatch and PublishBatch
 EVENTBRIDGE_BATCH_ENTRIES = 10
 KINESIS_BATCH_ENTRIES = 500
 SQS_MIN_MESSAGE_BYTES = 1024
@@ -502,20 +501,35 @@ class Publisher:
             )
             for i, msg in enumerate(msgs)
         ]
+        return self._id_batch(
+            pairs,
+            queue_url,
+            lambda entries: self._client("sqs").send_message_batch(
+                QueueUrl=queue_url, Entries=entries
+            ),
+            max_bytes=SQS_MAX_MESSAGE_BYTES,
+        )
+
+    def _id_batch(
+        self,
+        pairs: list[tuple[dict[str, Any], _Prepared]],
+        target: str,
+        send: Callable[[list[dict[str, Any]]], Mapping[str, Any]],
+        *,
+        max_bytes: int,
+    ) -> BatchResult:
+        """Offload, then send SQS/SNS entries 10 per call, each with its index as ``Id``."""
         self._offload(p for _, p in pairs)
 
         def call(chunk: list[tuple[int, dict[str, Any]]]) -> dict[int, EntryOutcome]:
-            entries = [{"Id": str(i), **req} for i, req in chunk]
-            return _id_outcomes(
-                self._client("sqs").send_message_batch(QueueUrl=queue_url, Entries=entries)
-            )
+            return _id_outcomes(send([{"Id": str(i), **req} for i, req in chunk]))
 
         return self._run(
             [(req, p.size) for req, p in pairs],
             call,
-            max_entries=SQS_BATCH_ENTRIES,
-            max_bytes=SQS_MAX_MESSAGE_BYTES,
-            fifo=_is_fifo(queue_url),
+            max_entries=ID_BATCH_ENTRIES,
+            max_bytes=max_bytes,
+            fifo=_is_fifo(target),
         )
 
     # ---- SNS ----------------------------------------------------------------------------
@@ -599,22 +613,13 @@ class Publisher:
             )
             for i, msg in enumerate(msgs)
         ]
-        self._offload(p for _, p in pairs)
-
-        def call(chunk: list[tuple[int, dict[str, Any]]]) -> dict[int, EntryOutcome]:
-            entries = [{"Id": str(i), **req} for i, req in chunk]
-            return _id_outcomes(
-                self._client("sns").publish_batch(
-                    TopicArn=topic_arn, PublishBatchRequestEntries=entries
-                )
-            )
-
-        return self._run(
-            [(req, p.size) for req, p in pairs],
-            call,
-            max_entries=SNS_BATCH_ENTRIES,
+        return self._id_batch(
+            pairs,
+            topic_arn,
+            lambda entries: self._client("sns").publish_batch(
+                TopicArn=topic_arn, PublishBatchRequestEntries=entries
+            ),
             max_bytes=SNS_MAX_MESSAGE_BYTES,
-            fifo=_is_fifo(topic_arn),
         )
 
     # ---- S3 -----------------------------------------------------------------------------
