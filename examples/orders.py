@@ -5,8 +5,7 @@ Each version keeps its model; upgraders turn an older JSON payload into the next
 downgraders go back one step so a pinned producer can keep writing an older version.
 """
 
-from __future__ import annotations
-
+# --8<-- [start:setup]
 from typing import Any
 
 import msgspec
@@ -14,6 +13,7 @@ import msgspec
 import versioned_msgs as vm
 
 registry = vm.Registry()
+# --8<-- [end:setup]
 
 
 # --8<-- [start:v1]

@@ -1,15 +1,12 @@
 """The quick start: one message type in two versions and a Lambda handler for an SQS queue."""
 
-from __future__ import annotations
-
+# --8<-- [start:models]
 from typing import Any
 
 import msgspec
 
 import versioned_msgs as vm
 
-# --8<-- [start:readme]
-# --8<-- [start:models]
 registry = vm.Registry()
 
 
@@ -46,4 +43,3 @@ def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
 
 
 # --8<-- [end:consumer]
-# --8<-- [end:readme]

@@ -19,6 +19,7 @@ from orders import (
 from versioned_msgs.testing import sqs_event
 
 
+# --8<-- [start:helpers]
 def deployed(up_to: int) -> vm.Registry:
     """The order registry as it was when order.created v`up_to` was the newest version."""
     old = vm.Registry()
@@ -48,6 +49,9 @@ def v2_reader() -> vm.Consumer:
     consumer = vm.Consumer(deployed(2), on_newer="retry")
     consumer.handler(OrderCreatedV2)(lambda order, meta: None)
     return consumer
+
+
+# --8<-- [end:helpers]
 
 
 # --8<-- [start:additive]
