@@ -6,6 +6,8 @@ from typing import Any
 
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import versioned_msgs as vm
 from versioned_msgs._stamp import embed, is_json, looks_embedded, unembed
@@ -699,3 +701,66 @@ def test_from_message_attributes_rereads_mutated_entries() -> None:
     stamp = vm.Stamp.from_message_attributes(with_producer)
     assert stamp is not None
     assert stamp.producer == "api:1"
+
+
+# ---- properties -------------------------------------------------------------------------
+
+type_names = st.from_regex(r"[a-z0-9][a-z0-9._-]{0,127}", fullmatch=True)
+versions = st.integers(min_value=1, max_value=2**31 - 1)
+producers = st.none() | st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=1)
+json_types = st.sampled_from(["application/json", "application/vnd.acme+json"])
+
+
+@st.composite
+def stamps(draw: st.DrawFn, content_types: st.SearchStrategy[str] = json_types) -> vm.Stamp:
+    version = draw(versions)
+    readable_by = draw(st.none() | st.integers(min_value=1, max_value=version - 1 or 1))
+    return vm.Stamp(
+        type=draw(type_names),
+        version=version,
+        readable_by=None if readable_by == version else readable_by,
+        producer=draw(producers),
+        content_type=draw(content_types),
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(stamp=stamps(json_types | st.sampled_from(["text/csv", "application/x-protobuf"])))
+def test_every_stamp_round_trips_through_attributes_and_metadata(stamp: vm.Stamp) -> None:
+    """Any valid stamp survives attributes (all three shapes) and S3 metadata unchanged."""
+    written = stamp.to_message_attributes()
+    for shape in SHAPES:
+        attrs = {k: shape(v["DataType"], v["StringValue"]) for k, v in written.items()}
+        assert vm.Stamp.from_message_attributes(attrs) == stamp
+    meta = stamp.to_s3_metadata()
+    assert vm.Stamp.from_s3_metadata(meta, content_type=stamp.content_type) == stamp
+
+
+@settings(max_examples=150, deadline=None)
+@given(stamp=stamps(), data=st.sampled_from([b"{}", b"[1]", b'"x"', b"null", b'{"a":{"b":[]}}']))
+def test_every_json_stamp_round_trips_through_the_envelope(stamp: vm.Stamp, data: bytes) -> None:
+    """Any valid stamp survives the envelope, except its content type, which becomes JSON."""
+    back, inner = unembed(embed(data, stamp))
+    assert inner == data
+    assert back == vm.Stamp(
+        type=stamp.type,
+        version=stamp.version,
+        readable_by=stamp.readable_by,
+        producer=stamp.producer,
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(st.sampled_from("0123456789+-. e\t٢x"), max_size=12))
+def test_version_text_is_accepted_exactly_when_canonical(text: str) -> None:
+    """A version string parses iff it is the canonical decimal of a number in 1..2^31-1."""
+    attrs = {"vmsg-type": boto3_attr("String", "a"), "vmsg-version": boto3_attr("Number", text)}
+    canonical = text.isascii() and text.isdigit() and str(int(text)) == text
+    valid = canonical and 1 <= int(text) <= 2**31 - 1
+    if valid:
+        got = vm.Stamp.from_message_attributes(attrs)
+        assert got is not None
+        assert got.version == int(text)
+    else:
+        with pytest.raises(vm.StampError):
+            vm.Stamp.from_message_attributes(attrs)
