@@ -166,6 +166,9 @@ def test_a_pin_without_downgrader_fails_when_the_publisher_is_built() -> None:
     reg.message("order.created", version=2)(OrderV2)
     with pytest.raises(vm.UnsupportedVersionError) as info:
         vm.Publisher(reg, pins={"order.created": 1})
+    assert isinstance(info.value, vm.RegistryError)  # a cold-start configuration gap too
+    assert (info.value.type, info.value.version, info.value.current) == ("order.created", 2, 2)
+    assert info.value.problems == [str(info.value)]
     assert str(info.value) == (
         "Publisher(pins=...): order.created is pinned to v1, but order.created v2 cannot be "
         "converted to v1: no downgrader from v2 to v1 is registered"

@@ -8,6 +8,7 @@ Every error raised on purpose derives from one base::
     │   └── MissingStampError    a stamp was required and none was found
     ├── UnknownTypeError (LookupError)  a message type the registry does not know
     ├── UnsupportedVersionError  a version this reader can neither upgrade nor read
+    │   └── PinError (also a RegistryError)  a producer pin with no downgrader path
     ├── PayloadError (ValueError)       the body does not decode into the model
     └── LimitExceededError (ValueError) an AWS limit would be broken; checked before any request
 
@@ -23,6 +24,7 @@ __all__ = [
     "LimitExceededError",
     "MissingStampError",
     "PayloadError",
+    "PinError",
     "RegistryError",
     "StampError",
     "UnknownTypeError",
@@ -122,6 +124,22 @@ class UnsupportedVersionError(VersionedMsgsError):
         message_id: str | None = None,
     ) -> None:
         super().__init__(message, message_id=message_id)
+        self.type = type
+        self.version = version
+        self.current = current
+
+
+class PinError(RegistryError, UnsupportedVersionError):
+    """A producer pin the registry cannot honour: no downgrader path to the pinned version.
+
+    Raised when a ``Publisher`` is built. It is a :class:`RegistryError` (a gap found at
+    cold start, listed in ``problems``) and an :class:`UnsupportedVersionError` (``type``,
+    ``version`` that cannot be written down, ``current``).
+    """
+
+    def __init__(self, message: str, *, type: str, version: int, current: int | None) -> None:
+        VersionedMsgsError.__init__(self, message)
+        self.problems = [message]
         self.type = type
         self.version = version
         self.current = current

@@ -17,7 +17,7 @@ from typing import Any, TypeAlias, TypeVar
 import msgspec
 
 from ._batch import BatchResult, BatchSuccess, EntryOutcome, run_batches
-from ._errors import RegistryError, UnsupportedVersionError, VersionedMsgsError
+from ._errors import PinError, RegistryError, UnsupportedVersionError, VersionedMsgsError
 from ._limits import (
     EVENTBRIDGE_MAX_BYTES,
     KINESIS_MAX_REQUEST_BYTES,
@@ -226,7 +226,7 @@ class Publisher:
                 try:
                     self._registry.chain(name, version, pin)
                 except UnsupportedVersionError as exc:
-                    raise UnsupportedVersionError(
+                    raise PinError(
                         f"{where}: {name} is pinned to v{pin}, but {exc}",
                         type=name,
                         version=version,
