@@ -1,0 +1,109 @@
+"""Metrics sinks: counts per (type, version, outcome), once per invocation; EMF lines."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import pytest
+from consumer_models import OrderV2, Seen, consumer_registry, v1, v2, v4
+
+import versioned_msgs as vm
+from versioned_msgs.testing import sqs_event
+
+
+def test_emf_line_per_type_and_version() -> None:
+    """One EMF document per (type, version): dimensions, Messages total, one metric per
+    outcome, all declared in _aws.CloudWatchMetrics."""
+    sink = vm.EMFMetrics(namespace="Shop", dimensions={"Service": "orders"})
+    lines = sink.lines(
+        {
+            ("order.created", 1, "upgraded"): 3,
+            ("order.created", 1, "retried"): 1,
+            ("order.created", 2, "handled"): 5,
+        },
+        timestamp_ms=1700000000000,
+    )
+    docs = [json.loads(line) for line in lines]
+    assert [(d["Type"], d["Version"]) for d in docs] == [
+        ("order.created", "1"),
+        ("order.created", "2"),
+    ]
+    first = docs[0]
+    assert first["Messages"] == 4
+    assert (first["upgraded"], first["retried"]) == (3, 1)
+    assert first["Service"] == "orders"
+    spec = first["_aws"]["CloudWatchMetrics"][0]
+    assert first["_aws"]["Timestamp"] == 1700000000000
+    assert spec["Namespace"] == "Shop"
+    assert spec["Dimensions"] == [["Type", "Version", "Service"]]
+    assert [m["Name"] for m in spec["Metrics"]] == ["Messages", "retried", "upgraded"]
+    assert all(m["Unit"] == "Count" for m in spec["Metrics"])
+
+
+def test_emf_emit_writes_lines_to_the_stream(monkeypatch: pytest.MonkeyPatch) -> None:
+    """emit() writes newline-terminated JSON to the stream; FunctionName is a property."""
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "orders-consumer")
+    out = io.StringIO()
+    vm.EMFMetrics(stream=out).emit({("order.created", 2, "handled"): 2})
+    text = out.getvalue()
+    assert text.endswith("\n") and text.count("\n") == 1
+    doc = json.loads(text)
+    assert doc["FunctionName"] == "orders-consumer"
+    assert doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["Type", "Version"]]
+
+
+def test_emf_defaults_to_stdout(capsys: pytest.CaptureFixture[str]) -> None:
+    """Without a stream the lines go to stdout (Lambda ships stdout to CloudWatch Logs)."""
+    vm.EMFMetrics().emit({("(none)", 0, "rejected"): 1})
+    assert json.loads(capsys.readouterr().out)["Type"] == "(none)"
+
+
+def test_emf_options_are_checked() -> None:
+    """Bad namespaces and dimensions that would clash with Type/Version are refused."""
+    with pytest.raises(ValueError, match="namespace"):
+        vm.EMFMetrics(namespace="")
+    with pytest.raises(ValueError, match="dimensions"):
+        vm.EMFMetrics(dimensions={"Type": "x"})
+
+
+def test_consumer_calls_the_sink_once_per_invocation() -> None:
+    """The consumer hands the sink the invocation's counts exactly once."""
+    sink = vm.MemoryMetrics()
+    consumer = vm.Consumer(consumer_registry(), metrics=sink)
+    consumer.handler(OrderV2)(Seen())
+    event = sqs_event(v1(), v1(), v2(), v4())
+    event["Records"].append(sqs_event(v2())["Records"][0])
+    event["Records"][-1]["messageAttributes"] = {}
+    consumer.process(event, None)
+    assert sink.calls == 1
+    assert sink.totals == {
+        ("order.created", 1, "upgraded"): 2,
+        ("order.created", 2, "handled"): 1,
+        ("order.created", 4, "retried"): 1,
+        ("(none)", 0, "rejected"): 1,
+    }
+    consumer.process(sqs_event(v2()), None)
+    assert sink.calls == 2
+    assert sink.totals[("order.created", 2, "handled")] == 2
+    assert isinstance(sink, vm.MetricsSink)
+
+
+def test_a_failing_sink_never_fails_the_batch(caplog: pytest.LogCaptureFixture) -> None:
+    """A sink that raises is logged; the records' outcomes and response are unchanged."""
+
+    class Broken:
+        def emit(self, counts: Any) -> None:
+            raise RuntimeError("sink down")
+
+    consumer = vm.Consumer(consumer_registry(), metrics=Broken())
+    consumer.handler(OrderV2)(Seen())
+    assert consumer.handle_event(sqs_event(v2()), None) == {"batchItemFailures": []}
+    assert "metrics sink raised" in caplog.text
+
+
+def test_sink_without_emit_is_refused() -> None:
+    """metrics= must have an emit(counts) method."""
+    with pytest.raises(TypeError, match="emit"):
+        vm.Consumer(consumer_registry(), metrics=object())  # type: ignore[arg-type]
