@@ -48,7 +48,8 @@ def test_emf_emit_writes_lines_to_the_stream(monkeypatch: pytest.MonkeyPatch) ->
     out = io.StringIO()
     vm.EMFMetrics(stream=out).emit({("order.created", 2, "handled"): 2})
     text = out.getvalue()
-    assert text.endswith("\n") and text.count("\n") == 1
+    assert text.endswith("\n")
+    assert text.count("\n") == 1
     doc = json.loads(text)
     assert doc["FunctionName"] == "orders-consumer"
     assert doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["Type", "Version"]]
