@@ -486,3 +486,35 @@ def test_process_does_not_mutate_the_event() -> None:
     before = copy.deepcopy(event)
     consumer.process(event, None)
     assert event == before
+
+
+def test_sqs_records_with_equal_attributes_get_their_own_meta_attributes() -> None:
+    """The fast path's memo of the previous record's attributes never shares or leaks state."""
+    consumer = vm.Consumer(consumer_registry())
+    got: list[dict[str, Any]] = []
+
+    @consumer.handler(OrderV2)
+    def handle(order: OrderV2, meta: vm.Meta) -> None:
+        got.append(dict(meta.attributes))
+        meta.attributes["tenant"] = "mutated by the handler"
+
+    event = sqs_event(v2("a", 1), v2("b", 2), v2("c", 3), attributes={"tenant": "acme"})
+    event["Records"][2]["messageAttributes"]["tenant"]["stringValue"] = "other"
+    report = consumer.process(event, None)
+    assert outcomes(report) == ["handled"] * 3
+    assert got == [{"tenant": "acme"}, {"tenant": "acme"}, {"tenant": "other"}]
+
+
+def test_sqs_handler_mutating_its_record_does_not_change_how_the_next_is_read() -> None:
+    """A handler rewriting its raw record's stamp leaves the next record's reading alone."""
+    consumer = vm.Consumer(consumer_registry())
+    got: list[tuple[OrderV2, int]] = []
+
+    @consumer.handler(OrderV2)
+    def handle(order: OrderV2, meta: vm.Meta) -> None:
+        got.append((order, meta.version))
+        meta.record["messageAttributes"]["vmsg-version"]["stringValue"] = "2"
+
+    report = consumer.process(sqs_event(v1("a"), v2("b", 5)), None)
+    assert outcomes(report) == ["upgraded", "handled"]
+    assert got == [(OrderV2(id="a", qty=1), 1), (OrderV2(id="b", qty=5), 2)]

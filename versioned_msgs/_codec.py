@@ -15,7 +15,7 @@ __all__ = ["ModelCodec", "decode_any", "encode_any", "is_model_class"]
 
 _json_encoder = msgspec.json.Encoder()
 encode_any: Callable[[Any], bytes] = _json_encoder.encode
-decode_any: Callable[[bytes], Any] = msgspec.json.Decoder().decode
+decode_any: Callable[[bytes | str], Any] = msgspec.json.Decoder().decode
 
 DecodeErrors = (msgspec.DecodeError, ValueError)
 

@@ -392,6 +392,22 @@ class Registry:
                 ) from exc
         return data
 
+    def _upgrading_decoder(self, type: str, version: int) -> Callable[[bytes | str], Any]:
+        """A function decoding a body written at ``version`` into the current model.
+
+        The chain is compiled once, here (raising when a step is missing). The function
+        raises on any problem without naming the record: use :meth:`decode_stamped` for that.
+        """
+        info = self._info(type)
+        steps = self._chain(info, version, self.current(type))
+        from_builtins = info.models[self.current(type)].codec.from_builtins
+        run = self._run
+
+        def decode(body: bytes | str) -> Any:
+            return from_builtins(run(info, steps, decode_any(body), None))
+
+        return decode
+
     # ---- encode -------------------------------------------------------------------------
 
     def stamp(self, type: str, version: int, *, producer: str | None = None) -> Stamp:
