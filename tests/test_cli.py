@@ -199,3 +199,94 @@ def test_console_script_and_cheap_import(tmp_path: Path) -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == "[]"
+
+
+def test_same_module_rewritten_is_reloaded(
+    project: Callable[[str, str], str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """lock, edit the same file in place, check --lock: the edit is seen and fails the check."""
+    mod = project("regs_inplace", GOOD)
+    assert main(["lock", f"{mod}:registry", "--out", "inplace.lock"]) == 0
+    assert main(["check", f"{mod}:registry", "--lock", "inplace.lock"]) == 0
+    project(
+        "regs_inplace",
+        GOOD.replace(
+            '    order_id: str\n    total: int\n\n@registry.message("order.created", version=2',
+            '    order_id: str\n    total: str\n\n@registry.message("order.created", version=2',
+        ),
+    )
+    capsys.readouterr()
+    assert main(["check", f"{mod}:registry", "--lock", "inplace.lock"]) == 1
+    out = capsys.readouterr().out
+    assert "order.created v1: the model changed since the lock (field 'total' changed" in out
+
+
+def test_module_raising_at_import(
+    project: Callable[[str, str], str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A registry module that raises while imported fails (1); a syntax error is usage (2)."""
+    mod = project("regs_raises", HEADER + "registry.message('Bad Name', version=1)\n")
+    assert main(["check", f"{mod}:registry"]) == 1
+    assert "importing 'regs_raises' raised RegistryError" in capsys.readouterr().err
+    mod = project("regs_syntax", "def (:\n")
+    assert main(["check", f"{mod}:registry"]) == 2
+    assert "cannot import 'regs_syntax'" in capsys.readouterr().err
+
+
+def test_model_without_json_schema(
+    project: Callable[[str, str], str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A field type with no JSON schema is reported by name, not a traceback."""
+    mod = project(
+        "regs_noschema",
+        HEADER
+        + """
+class Opaque:
+    pass
+
+@registry.message("blob.put", version=1)
+class B1(msgspec.Struct):
+    a: int
+
+@registry.message("blob.put", version=2, readable_by=1)
+class B2(msgspec.Struct):
+    a: int
+    b: Opaque | None = None
+
+@registry.upgrader("blob.put", from_version=1)
+def _up(d):
+    return d
+""",
+    )
+    assert main(["lock", f"{mod}:registry", "--out", "x.lock"]) == 1
+    assert "blob.put v2: cannot build the JSON schema of B2" in capsys.readouterr().err
+    assert main(["check", f"{mod}:registry"]) == 1
+    assert "blob.put v2: cannot build the JSON schema of B2" in capsys.readouterr().out
+
+
+def test_table_and_progress() -> None:
+    """Tables align columns (numbers right); the progress bar draws only on a terminal."""
+    import io
+
+    from versioned_msgs._console import Progress, table
+
+    assert table(("name", "n"), [("a", 1), ("bbb", 22)]).splitlines() == [
+        "name   n",
+        "----  --",
+        "a      1",
+        "bbb   22",
+    ]
+    quiet = io.StringIO()
+    p = Progress("x", total=2, stream=quiet)
+    p.advance()
+    p.close()
+    assert quiet.getvalue() == ""
+    loud = io.StringIO()
+    p = Progress("upgrading", total=4, stream=loud, enabled=True)
+    for _ in range(4):
+        p.advance()
+    p.close()
+    text = loud.getvalue()
+    assert text.startswith("\rupgrading [")
+    assert "4/4" in text
+    assert text.endswith("\n")

@@ -8,6 +8,7 @@ imported by ``import versioned_msgs``; boto3 loads only for commands that talk t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import re
@@ -30,23 +31,53 @@ class Failure(Exception):
 
 
 def load_object(spec: str) -> Any:
-    """Import ``MODULE:ATTR`` from the current directory (a name the user typed, never data)."""
+    """Import ``MODULE:ATTR`` from the current directory (a name the user typed, never data).
+
+    A module already imported from the current directory is reloaded, so a process that
+    runs several commands (a test, a notebook) sees the file as it is now.
+    """
     if _TARGET_RE.fullmatch(spec) is None:
         raise UsageError(f"expected MODULE:ATTR such as 'app.models:registry', got {spec!r}")
     module_name, _, attr = spec.partition(":")
     cwd = os.getcwd()
     if cwd not in sys.path:
         sys.path.insert(0, cwd)
+    importlib.invalidate_caches()
     try:
+        loaded = module_name in sys.modules
         obj: Any = importlib.import_module(module_name)
+        if loaded and _is_local(obj, cwd) and not module_name.startswith("versioned_msgs."):
+            _rerun(obj)
     except ImportError as exc:
         raise UsageError(f"cannot import {module_name!r} (from {cwd}): {exc}") from None
+    except SyntaxError as exc:
+        raise UsageError(f"cannot import {module_name!r}: {exc}") from None
+    except Exception as exc:  # the user's module raised while being imported
+        raise Failure(f"importing {module_name!r} raised {type(exc).__name__}: {exc}") from None
     for part in attr.split("."):
         try:
             obj = getattr(obj, part)
         except AttributeError:
             raise UsageError(f"{module_name!r} has no attribute {attr!r}") from None
     return obj
+
+
+def _rerun(module: Any) -> None:
+    """``importlib.reload`` from the current source.
+
+    The cached bytecode is dropped first: a file rewritten within the same second at the
+    same size would otherwise reload its stale ``__pycache__`` entry.
+    """
+    import importlib.util
+
+    with contextlib.suppress(OSError, NotImplementedError, ValueError):
+        os.remove(importlib.util.cache_from_source(module.__file__))
+    importlib.reload(module)
+
+
+def _is_local(module: Any, cwd: str) -> bool:
+    path = getattr(module, "__file__", None)
+    return isinstance(path, str) and os.path.abspath(path).startswith(os.path.join(cwd, ""))
 
 
 def load_registry(spec: str) -> Any:
@@ -132,7 +163,10 @@ def _cmd_lock(args: argparse.Namespace) -> int:
     from . import _lock
 
     registry = load_registry(args.target)
-    text = _lock.dumps_lock(_lock.make_lock(registry))
+    try:
+        text = _lock.dumps_lock(_lock.make_lock(registry))
+    except _lock.SchemaError as exc:
+        raise Failure(str(exc)) from None
     try:
         with open(args.out, "w", encoding="utf-8") as fh:
             fh.write(text)

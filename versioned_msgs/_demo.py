@@ -74,6 +74,10 @@ class _Service:
             sqs, queue_url, lambda_handler, batch_size=4, wait_seconds=0, function_name=name
         )
 
+    def records(self) -> int:
+        """Records processed so far (a retried message counts each time it is received)."""
+        return sum(len(r.records) for r in self.reports)
+
     def counts(self) -> Counter[tuple[str, str, int, str]]:
         out: Counter[tuple[str, str, int, str]] = Counter()
         for report in self.reports:
@@ -254,19 +258,26 @@ class _Demo:
             a["ApproximateNumberOfMessagesNotVisible"]
         )
 
-    def drain(self, services: list[_Service], *, wait_for_retries: bool = True) -> bool:
-        """Let the services poll in turn until the queue is empty; False on timeout.
+    def drain(
+        self, services: list[_Service], expected: int, *, wait_for_retries: bool = True
+    ) -> bool:
+        """Let the services poll in turn until they have seen ``expected`` new records and the
+        queue is empty; False on timeout.
 
-        Without ``wait_for_retries`` it stops once nothing is visible (retried messages
-        are still in flight, waiting for their visibility timeout).
+        Counting records as well as looking at the queue matters on real AWS, where SNS
+        delivers to SQS asynchronously. Without ``wait_for_retries`` it stops once nothing
+        is visible (retried messages are still in flight, waiting for their visibility
+        timeout).
         """
+        start = sum(s.records() for s in services)
         deadline = time.monotonic() + PHASE_DEADLINE
         while time.monotonic() < deadline:
             got = sum(s.worker.poll_once(wait_seconds=0) for s in services)
             if got:
                 continue
+            seen = sum(s.records() for s in services) - start
             visible, in_flight = self._depth()
-            if visible == 0 and (in_flight == 0 or not wait_for_retries):
+            if seen >= expected and visible == 0 and (in_flight == 0 or not wait_for_retries):
                 return True
             time.sleep(0.2)
         return False
@@ -405,12 +416,12 @@ def _play(demo: _Demo, out: _Out) -> int:
 
     before = demo.snapshot(both)
     written = demo.publish(old_shop, 4, 2, v1_models=True)
-    drained &= demo.drain([old_billing])
+    drained &= demo.drain([old_billing], written.total())
     demo.phase(1, "everyone on v1", "old shop, old billing consumer", written, both, before)
 
     before = demo.snapshot(both)
     written = demo.publish(old_shop, 4, 2, v1_models=True)
-    drained &= demo.drain([new_billing])
+    drained &= demo.drain([new_billing], written.total())
     demo.phase(
         2,
         "new consumer deployed; the shop still writes v1",
@@ -422,7 +433,7 @@ def _play(demo: _Demo, out: _Out) -> int:
 
     before = demo.snapshot(both)
     written = demo.publish(pinned_shop, 4, 4)
-    drained &= demo.drain([old_billing, new_billing])
+    drained &= demo.drain([old_billing, new_billing], written.total())
     demo.phase(
         3,
         "new shop deployed, pinned to v1; old and new consumers side by side",
@@ -439,8 +450,10 @@ def _play(demo: _Demo, out: _Out) -> int:
     canary = Publisher(registry, sns=demo.sns, s3=s3, producer="shop:3-canary", pins={})
     written = demo.publish(order_unpinned, 4, 0)
     written += demo.publish(canary, 0, 2)
-    drained &= demo.drain([old_billing], wait_for_retries=False)
-    drained &= demo.drain([new_billing])
+    drained &= demo.drain([old_billing], written.total(), wait_for_retries=False)
+    retried = sum(n for (_, _, _, o), n in old_billing.counts().items() if o == "retried")
+    retried -= sum(n for (_, _, _, o), n in before["billing v1"].items() if o == "retried")
+    drained &= demo.drain([new_billing], retried)
     demo.phase(
         4,
         "v2 appears while an old consumer still runs",
@@ -454,7 +467,7 @@ def _play(demo: _Demo, out: _Out) -> int:
     before = demo.snapshot(both)
     flipped = Publisher(registry, sns=demo.sns, s3=s3, producer="shop:3", pins={})
     written = demo.publish(flipped, 4, 2)
-    drained &= demo.drain([new_billing])
+    drained &= demo.drain([new_billing], written.total())
     demo.phase(
         5,
         "old consumer retired; pins flipped",

@@ -20,7 +20,15 @@ from typing import Any
 
 from ._registry import Registry
 
-__all__ = ["LOCK_FORMAT", "compare_lock", "make_lock", "normalize", "verify_readable_by"]
+__all__ = [
+    "LOCK_FORMAT",
+    "SchemaError",
+    "compare_lock",
+    "make_lock",
+    "model_schema",
+    "normalize",
+    "verify_readable_by",
+]
 
 LOCK_FORMAT = 1
 
@@ -33,6 +41,22 @@ _SCHEMA_ONE = frozenset(
 _SCHEMA_LISTS = frozenset({"anyOf", "oneOf", "allOf", "prefixItems"})
 
 
+class SchemaError(Exception):
+    """A model's JSON schema could not be built (a field type with no JSON schema)."""
+
+
+def model_schema(registry: Registry, name: str, version: int) -> dict[str, Any]:
+    """``registry.json_schema`` with failures as :class:`SchemaError` naming the model."""
+    try:
+        return registry.json_schema(name, version)
+    except Exception as exc:  # msgspec and pydantic raise their own types for this
+        model = getattr(registry.model(name, version), "__qualname__", "?")
+        raise SchemaError(
+            f"{name} v{version}: cannot build the JSON schema of {model}: "
+            f"{exc.__class__.__name__}: {exc}"
+        ) from None
+
+
 # ---- lock files -------------------------------------------------------------------------
 
 
@@ -43,7 +67,7 @@ def make_lock(registry: Registry) -> dict[str, Any]:
         types.setdefault(entry.type, {})[str(entry.version)] = {
             "model": getattr(entry.model, "__qualname__", repr(entry.model)),
             "readable_by": entry.readable_by,
-            "schema": registry.json_schema(entry.type, entry.version),
+            "schema": model_schema(registry, entry.type, entry.version),
         }
     return {"versioned_msgs_lock": LOCK_FORMAT, "types": types}
 
@@ -92,7 +116,11 @@ def compare_lock(registry: Registry, lock: Mapping[str, Any]) -> list[str]:
                 )
                 continue
             old = normalize(versions[v_text]["schema"])
-            new = normalize(registry.json_schema(type_name, version))
+            try:
+                new = normalize(model_schema(registry, type_name, version))
+            except SchemaError as exc:
+                problems.append(str(exc))
+                continue
             if old != new:
                 changes = "; ".join(_describe_changes(old, new, "")) or "schema differs"
                 problems.append(
@@ -196,11 +224,19 @@ def verify_readable_by(registry: Registry) -> list[str]:
         rb = entry.readable_by
         if rb is None or rb >= entry.version:
             continue
-        new = normalize(registry.json_schema(entry.type, entry.version))
+        try:
+            new = normalize(model_schema(registry, entry.type, entry.version))
+        except SchemaError as exc:
+            problems.append(str(exc))
+            continue
         for old_version in registry.versions(entry.type):
             if not rb <= old_version < entry.version:
                 continue
-            old = normalize(registry.json_schema(entry.type, old_version))
+            try:
+                old = normalize(model_schema(registry, entry.type, old_version))
+            except SchemaError as exc:
+                problems.append(str(exc))
+                continue
             for where, why in _readable(old, new, ""):
                 problems.append(
                     f"{entry.type} v{entry.version} declares readable_by={rb}, but a "

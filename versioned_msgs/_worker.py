@@ -10,6 +10,7 @@ batch, then stop.
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 import time
@@ -21,6 +22,8 @@ from typing import Any
 from ._console import table
 
 __all__ = ["WorkerContext", "WorkerStats", "Worker"]
+
+log = logging.getLogger("versioned_msgs.worker")
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -190,9 +193,12 @@ class Worker:
             # As on Lambda: the whole batch returns to the queue after the visibility timeout.
             self.stats.handler_errors += 1
             self.stats.left += len(messages)
-            import traceback
-
-            traceback.print_exc()
+            log.exception(
+                "versioned-msgs worker: the handler raised; %d messages return to %s after "
+                "the visibility timeout",
+                len(messages),
+                self.queue_url,
+            )
             return len(messages)
         failed = failed_ids(response, ids)
         done = [m for m in messages if m["MessageId"] not in failed]
