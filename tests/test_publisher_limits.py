@@ -8,6 +8,8 @@ from typing import Any
 import msgspec
 import pydantic
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_publisher import ORDER, Calls, OrderV1, OrderV2, _queue, _receive, make_registry
 
 import versioned_msgs as vm
@@ -64,6 +66,8 @@ def _limit_cases(url: str, topic: str) -> list[tuple[str, Any]]:
         ("FIFO message group id", lambda p: p.publish(topic + ".fifo", ORDER)),
         ("SQS DelaySeconds", lambda p: p.send(url, ORDER, delay_seconds=901)),
         ("S3 user metadata size", lambda p: p.put_object("bk", "k", ORDER, {"m": "v" * 2048})),
+        ("S3 object key length", lambda p: p.put_object("bk", "\u00e9" * 513, ORDER)),
+        ("S3 object key length", lambda p: p.put_object("bk", "", ORDER)),
         ("S3 metadata value", lambda p: p.put_object("bk", "k", ORDER, {"m": "caf\u00e9"})),
         ("reserved metadata prefix", lambda p: p.put_object("bk", "k", ORDER, {"vmsg-x": "1"})),
         ("Kinesis record size", lambda p: p.put_record("s", _note_of_size(1_048_576), "k")),
@@ -154,6 +158,29 @@ def test_pydantic_payloads_are_escaped_too(aws: Emulator) -> None:
     assert reg.decode(m["Body"].encode(), stamp)[0] == Memo(text="\uffff\ufffe")
     with pytest.raises(vm.LimitExceededError, match="lone surrogate"):
         vm.Publisher(reg).send(url, Memo(text="\ud800"))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text())
+def test_any_text_a_model_holds_goes_out_as_valid_sqs_text(text: str) -> None:
+    """Whatever a str field holds, the body sent is SQS-legal and decodes to the same value
+    (or, for lone surrogates, which have no UTF-8 form, LimitExceededError)."""
+    sent: list[str] = []
+
+    class Sink:
+        def send_message(self, **request: Any) -> dict[str, str]:
+            sent.append(request["MessageBody"])
+            return {"MessageId": "m"}
+
+    pub = vm.Publisher(note_registry(), sqs=Sink())
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in text):
+        with pytest.raises(vm.LimitExceededError, match="lone surrogate"):
+            pub.send("https://q", Note(text))
+        return
+    pub.send("https://q", Note(text))
+    assert note_registry().decode(sent[0].encode(), vm.Stamp(type="note", version=1))[0] == (
+        Note(text)
+    )
 
 
 # ---- pins -------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ __all__ = [
     "check_delay",
     "check_eventbridge_source",
     "check_fifo_id",
+    "check_s3_key",
     "check_message_size",
     "check_partition_key",
     "check_sqs_text",
@@ -49,6 +50,7 @@ KINESIS_MAX_PARTITION_KEY = 256  # Unicode characters
 MAX_MESSAGE_ATTRIBUTES = 10
 MAX_ATTRIBUTE_NAME = 256
 S3_MAX_METADATA_BYTES = 2048
+S3_MAX_KEY_BYTES = 1024
 SNS_MAX_SUBJECT = 100
 FIFO_MAX_ID = 128
 SQS_MAX_DELAY = 900
@@ -437,6 +439,21 @@ def s3_metadata(
             f"got {size:,}",
         )
     return merged
+
+
+def check_s3_key(key: object, where: str) -> str:
+    """An object key: 1-1024 bytes of UTF-8."""
+    if not isinstance(key, str) or not 1 <= len(key.encode()) <= S3_MAX_KEY_BYTES:
+        size = len(key.encode()) if isinstance(key, str) else key
+        fail(
+            where,
+            "S3 object key length",
+            S3_MAX_KEY_BYTES,
+            size,
+            f"expected an object key of 1-{S3_MAX_KEY_BYTES} UTF-8 bytes, got {size!r}"
+            + (" bytes" if isinstance(key, str) else ""),
+        )
+    return key
 
 
 # ---- Kinesis and EventBridge ------------------------------------------------------------

@@ -31,6 +31,7 @@ from ._limits import (
     check_fifo_id,
     check_message_size,
     check_partition_key,
+    check_s3_key,
     check_sqs_text,
     check_subject,
     escape_json,
@@ -642,7 +643,8 @@ class Publisher:
         taken = sorted({"Bucket", "Key", "Body", "Metadata", "ContentType"} & params.keys())
         if taken:
             raise TypeError(f"put_object: {', '.join(taken)} are set by the publisher")
-        where = f"put_object to s3://{bucket}/{key}"
+        where = f"put_object to s3://{bucket}/{key!s:.100}"
+        check_s3_key(key, where)
         enc = self._encode(msg, where)
         meta = s3_metadata(enc.stamp.to_s3_metadata(), metadata, where)
         body = enc.embedded() if embed else enc.body
