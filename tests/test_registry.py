@@ -616,6 +616,43 @@ def test_payload_not_fitting_the_model(fam: Family) -> None:
         assert "Input should be a valid integer" in str(err)
 
 
+def test_upgraded_payload_not_fitting_the_model_says_so() -> None:
+    """When the misfit appears after upgrading, the message says to which version."""
+    reg = vm.Registry()
+    reg.message(T, version=1)(MsV1)
+    reg.message(T, version=2)(MsV2)
+    reg.upgrader(T, from_version=1)(lambda d: {"id": d["order_id"]})  # forgets cents
+    with pytest.raises(vm.PayloadError) as info:
+        reg.decode(b'{"order_id":"a","cents":1}', stamp(1))
+    assert str(info.value) == (
+        "order.created v1: the payload, upgraded to v2, does not fit the v2 model MsV2: "
+        "Object missing required field `cents`"
+    )
+    assert (info.value.type, info.value.version) == (T, 2)
+
+
+def test_tolerated_payload_not_fitting_the_model_says_so() -> None:
+    """A newer payload read as an older version names both versions."""
+    reader = build("msgspec", upto=2).registry
+    with pytest.raises(vm.PayloadError) as info:
+        reader.decode(b'{"id":"a","cents":"1"}', stamp(3, readable_by=2))
+    assert str(info.value) == (
+        "order.created v3: the payload, read as v2, does not fit the v2 model MsV2: "
+        "Expected `int`, got `str` - at `$.cents`"
+    )
+
+
+def test_broken_json_is_named_as_such() -> None:
+    """msgspec models report malformed JSON as such, on either path."""
+    reg = build("msgspec").registry
+    for version in (1, 3):
+        with pytest.raises(vm.PayloadError) as info:
+            reg.decode(b'{"id":', stamp(version))
+        assert str(info.value) == (
+            f"order.created v{version}: the payload is not valid JSON (Input data was truncated)"
+        )
+
+
 @pytest.mark.parametrize("body", [b"{", b"", b"\xff"])
 def test_invalid_json_is_payload_error(fam: Family, body: bytes) -> None:
     """Broken JSON is a PayloadError on the direct and the upgrade path alike."""

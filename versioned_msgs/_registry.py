@@ -6,6 +6,8 @@ import builtins
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple, TypeVar, overload
 
+import msgspec
+
 from ._codec import DecodeErrors, ModelCodec, decode_any, encode_any, is_model_class
 from ._errors import (
     MissingStampError,
@@ -593,9 +595,19 @@ class Registry:
         except VersionedMsgsError:
             raise
         except DecodeErrors as exc:
+            if isinstance(exc, msgspec.DecodeError) and not isinstance(
+                exc, msgspec.ValidationError
+            ):
+                problem = f"the payload is not valid JSON ({exc})"
+            else:
+                how = ""
+                if written != target:
+                    how = f", {'upgraded to' if written < target else 'read as'} v{target},"
+                problem = (
+                    f"the payload{how} does not fit the v{target} model {_name(entry.model)}: {exc}"
+                )
             raise PayloadError(
-                f"{name} v{written}: the payload does not fit the v{target} model "
-                f"{_name(entry.model)}: {exc}",
+                f"{name} v{written}: {problem}",
                 type=name,
                 version=target,
                 stamp=stamp,
