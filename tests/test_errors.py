@@ -98,3 +98,28 @@ def test_limit_exceeded_error_context() -> None:
     """LimitExceededError names the limit with the allowed and actual values."""
     err = vm.LimitExceededError("too big", limit="SQS message size", allowed=1, actual=2)
     assert (err.limit, err.allowed, err.actual, str(err)) == ("SQS message size", 1, 2, "too big")
+
+
+@pytest.mark.parametrize(
+    "err",
+    [
+        vm.RegistryError(["p1", "p2"]),
+        vm.StampError("bad", field="version", value="02", message_id="m"),
+        vm.MissingStampError("none", field="type"),
+        vm.UnknownTypeError("c", ["a"], message_id="m"),
+        vm.UnsupportedVersionError("m", type="t", version=3, current=2),
+        vm.PayloadError("m", type="t", version=1, stamp=vm.Stamp(type="t", version=1)),
+        vm.LimitExceededError("too big", limit="SQS message size", allowed=1, actual=2),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_errors_survive_pickle_and_copy(err: vm.VersionedMsgsError) -> None:
+    """Errors cross process pools and copies with their message and context intact."""
+    import copy
+    import pickle
+
+    for back in (pickle.loads(pickle.dumps(err)), copy.copy(err), copy.deepcopy(err)):
+        assert type(back) is type(err)
+        assert str(back) == str(err)
+        assert vars(back) == vars(err)
+        assert back.message_id == err.message_id

@@ -46,6 +46,20 @@ class VersionedMsgsError(Exception):
         if message_id is not None:
             self.message_id = message_id
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Subclasses take keyword-only context, so the default (cls(*args)) cannot rebuild
+        # them: copy, pickle and process pools get the message and attributes back as they are.
+        return _rebuild, (type(self), self.args, dict(self.__dict__))
+
+
+def _rebuild(
+    cls: type[VersionedMsgsError], args: tuple[Any, ...], state: dict[str, Any]
+) -> VersionedMsgsError:
+    err = cls.__new__(cls)
+    err.args = args
+    err.__dict__.update(state)
+    return err
+
 
 class RegistryError(VersionedMsgsError):
     """The registry is inconsistent; ``problems`` lists every problem found."""
