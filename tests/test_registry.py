@@ -269,6 +269,17 @@ def test_check_reports_readable_by_below_one() -> None:
     assert reg.problems() == ["order.created v2: readable_by must be between 1 and 2, got 0"]
 
 
+def test_the_same_declaration_twice_is_harmless() -> None:
+    """Registering one class again with the same declaration changes nothing."""
+    fam = build("msgspec")
+    fam.registry.message(T, version=3, readable_by=2)(MsV3)
+    assert fam.registry.problems() == []
+    fam.registry.message(T, version=3)(MsV3)
+    assert fam.registry.problems() == [
+        "order.created v3 (MsV3) is registered twice with different readable_by: 2 and None"
+    ]
+
+
 def test_duplicate_downgraders_are_reported() -> None:
     """Two downgraders from one version are a problem, described by step, not by `_`."""
     reg = build("msgspec").registry

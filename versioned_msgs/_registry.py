@@ -166,10 +166,18 @@ class Registry:
             info = self._type(type)
             previous = info.models.get(version)
             if previous is not None:
-                self._problems.append(
-                    f"{type} v{version} is registered twice: {_name(previous.model)} and "
-                    f"{_name(cls)}"
-                )
+                if previous.model is cls and previous.readable_by == readable_by:
+                    return cls  # the same declaration again (e.g. a module run twice)
+                if previous.model is cls:
+                    self._problems.append(
+                        f"{type} v{version} ({_name(cls)}) is registered twice with different "
+                        f"readable_by: {previous.readable_by} and {readable_by}"
+                    )
+                else:
+                    self._problems.append(
+                        f"{type} v{version} is registered twice: {_name(previous.model)} and "
+                        f"{_name(cls)}"
+                    )
                 return cls
             where = self._by_class.get(cls)
             if where is not None:
