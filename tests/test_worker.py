@@ -150,3 +150,6 @@ def test_cli_worker_runs_a_handler_from_the_current_directory(
     assert ["deleted", "(succeeded)", "2"] in [line.split() for line in out.splitlines()]
     assert _counts(sqs, url) == (0, 1)
     assert main(["worker", url, "worker_handlers:nothing", "--until-empty"]) == 2
+    assert main(["worker", url, "worker_handlers:handler", "--wait-seconds", "21"]) == 2
+    assert "expected wait_seconds between 0 and 20, got 21" in capsys.readouterr().err
+    assert main(["worker", url, "worker_handlers:handler", "--batch-size", "11"]) == 2

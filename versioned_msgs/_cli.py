@@ -256,14 +256,17 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     sqs = make_client(
         "sqs", endpoint_url=args.endpoint_url, region=queue_region(args.queue_url, args.region)
     )
-    worker = _worker.Worker(
-        sqs,
-        args.queue_url,
-        handler,
-        batch_size=args.batch_size,
-        wait_seconds=args.wait_seconds,
-        visibility_timeout=args.visibility_timeout,
-    )
+    try:
+        worker = _worker.Worker(
+            sqs,
+            args.queue_url,
+            handler,
+            batch_size=args.batch_size,
+            wait_seconds=args.wait_seconds,
+            visibility_timeout=args.visibility_timeout,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     stats = worker.run(until_empty=args.until_empty, install_signals=True)
     print(stats.render())
     return 0
@@ -289,6 +292,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _aws_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--endpoint-url",
+        metavar="URL",
         help="AWS endpoint (e.g. a local emulator); default: AWS_ENDPOINT_URL or AWS itself",
     )
     p.add_argument("--region", help="AWS region (default: the configured one, else us-east-1)")
@@ -345,7 +349,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("url", metavar="s3://BUCKET/PREFIX")
     p.add_argument("target", metavar="MODULE:ATTR")
     p.add_argument("--dry-run", action="store_true", help="report what would change")
-    p.add_argument("--concurrency", type=int, default=8, help="parallel objects (default 8)")
+    p.add_argument(
+        "--concurrency", type=int, default=8, metavar="N", help="parallel objects (default 8)"
+    )
     p.add_argument(
         "--state-file",
         metavar="FILE",
@@ -373,8 +379,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("queue_url", metavar="QUEUE_URL")
     p.add_argument("target", metavar="MODULE:ATTR", help="handler(event, context)")
     p.add_argument("--until-empty", action="store_true", help="exit once the queue is empty")
-    p.add_argument("--batch-size", type=_positive, default=10, help="1-10 (default 10)")
-    p.add_argument("--wait-seconds", type=int, default=20, help="long-poll wait, 0-20")
+    p.add_argument(
+        "--batch-size", type=_positive, default=10, metavar="N", help="1-10 (default 10)"
+    )
+    p.add_argument("--wait-seconds", type=int, default=20, metavar="S", help="long-poll wait, 0-20")
     p.add_argument("--visibility-timeout", type=int, help="seconds (default: the queue's own)")
     _aws_options(p)
     p.set_defaults(func=_cmd_worker)

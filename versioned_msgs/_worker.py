@@ -110,6 +110,10 @@ class Worker:
             raise ValueError(f"expected batch_size between 1 and 10, got {batch_size}")
         if not 0 <= wait_seconds <= 20:
             raise ValueError(f"expected wait_seconds between 0 and 20, got {wait_seconds}")
+        if visibility_timeout is not None and not 0 <= visibility_timeout <= 43200:
+            raise ValueError(
+                f"expected visibility_timeout between 0 and 43200 seconds, got {visibility_timeout}"
+            )
         self.sqs = sqs
         self.queue_url = queue_url
         self.handler = handler
