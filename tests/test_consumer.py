@@ -518,3 +518,40 @@ def test_sqs_handler_mutating_its_record_does_not_change_how_the_next_is_read() 
     report = consumer.process(sqs_event(v1("a"), v2("b", 5)), None)
     assert outcomes(report) == ["upgraded", "handled"]
     assert got == [(OrderV2(id="a", qty=1), 1), (OrderV2(id="b", qty=5), 2)]
+
+
+def test_stamped_body_in_an_envelope_prefers_attributes() -> None:
+    """A body sent with embed=True and stamp attributes: the envelope is removed, the
+    attributes' stamp is used."""
+    consumer, seen = make()
+    report = consumer.process(sqs_event(v1("e"), embed=True), None)
+    assert outcomes(report) == ["upgraded"]
+    assert seen.calls[0][0] == OrderV2(id="e", qty=1)
+
+
+def test_embedded_envelope_alone_stamps_an_sqs_body() -> None:
+    """No attributes, but an embedded envelope: the envelope's stamp is used."""
+    consumer, seen = make()
+    event = sqs_event(v2("env"), embed=True)
+    event["Records"][0]["messageAttributes"] = {}
+    assert outcomes(consumer.process(event, None)) == ["handled"]
+    assert seen.ids == ["env"]
+
+
+def test_newer_readable_version_tolerated_by_an_older_only_handler() -> None:
+    """With only a v1 handler, v2 is newer than every handler: rejected as unreadable by v1
+    (v2 declares no readable_by), following on_newer."""
+    consumer = vm.Consumer(consumer_registry(), on_newer="reject")
+    legacy = Seen()
+    consumer.handler(OrderV1)(legacy)
+    report = consumer.process(sqs_event(v1("a"), v2("b")), None)
+    assert outcomes(report) == ["routed", "rejected"]
+    assert "newest handler takes v1" in str(report.records[1].error)
+    assert legacy.ids == ["a"]
+
+
+def test_consumer_instance_is_a_lambda_handler() -> None:
+    """Calling the consumer is handle_event: it can be the Lambda handler itself."""
+    consumer, seen = make()
+    assert consumer(sqs_event(v2("c")), None) == {"batchItemFailures": []}
+    assert seen.ids == ["c"]

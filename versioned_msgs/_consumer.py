@@ -99,6 +99,8 @@ _ASYNC = frozenset({"sns", "s3", "eventbridge"})
 _MAX_REASON = 1024
 
 
+# Not gc=False: ``error`` holds an exception whose traceback references the frames (and so
+# the results list) that hold this result; an untracked object in that cycle would leak it.
 class RecordResult(msgspec.Struct, frozen=True):
     """What happened to one record: ``outcome``, its ``message_id`` (SQS messageId, Kinesis
     sequenceNumber, SNS MessageId, EventBridge id, or ``s3://bucket/key``), the ``meta``
