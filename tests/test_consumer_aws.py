@@ -473,3 +473,27 @@ def test_large_payload_pointer_is_resolved_from_s3(aws: Emulator) -> None:
     report = small.process(lambda_sqs_event(msgs, arn), None)
     assert [r.outcome for r in report.records] == ["rejected"]
     assert isinstance(report.records[0].error, vm.LimitExceededError)
+
+
+def test_notification_with_two_objects_in_one_message(aws: Emulator) -> None:
+    """One SQS message whose S3 notification lists two objects: two results sharing the
+    messageId, which is reported once when they fail."""
+    from versioned_msgs.testing import s3_event
+
+    s3 = aws.client("s3")
+    sqs = aws.client("sqs")
+    s3.create_bucket(Bucket="two")
+    url, arn = make_queue(sqs, "two-objects")
+    a = put_stamped(s3, "two", "a", PRODUCER.encode(OrderV4(id="a", quantity=1)))
+    b = put_stamped(s3, "two", "b", PRODUCER.encode(OrderV4(id="b", quantity=2)))
+    records = (
+        s3_event("two", "a", a["ETag"])["Records"] + s3_event("two", "b", b["ETag"])["Records"]
+    )
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"Records": records}))
+    msgs = receive_all(sqs, url, 1)
+    consumer, _ = make_consumer(s3=s3)
+    report = consumer.process(lambda_sqs_event(msgs, arn), None)
+    assert [r.outcome for r in report.records] == ["retried", "retried"]
+    assert [r.meta.key for r in report.records if r.meta] == ["a", "b"]
+    assert {r.message_id for r in report.records} == {msgs[0]["MessageId"]}
+    assert report.response == {"batchItemFailures": [{"itemIdentifier": msgs[0]["MessageId"]}]}
