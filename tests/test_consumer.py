@@ -555,3 +555,19 @@ def test_consumer_instance_is_a_lambda_handler() -> None:
     consumer, seen = make()
     assert consumer(sqs_event(v2("c")), None) == {"batchItemFailures": []}
     assert seen.ids == ["c"]
+
+
+def test_fifo_recognised_by_sequence_number_without_fifo_arn() -> None:
+    """A record with SequenceNumber and MessageGroupId is a FIFO record even if the ARN in a
+    hand-written event lacks the .fifo suffix: order is kept."""
+    consumer, seen = make()
+    event = sqs_event(v4("x"), v2("y"), group_id="g")
+    for rec in event["Records"]:
+        rec["eventSourceARN"] = "arn:aws:sqs:us-east-1:123456789012:orders"
+    assert outcomes(consumer.process(event, None)) == ["retried", "retried"]
+    assert seen.calls == []
+    standard = sqs_event(v4("x"), v2("y"), group_id="g")
+    for rec in standard["Records"]:
+        rec["eventSourceARN"] = "arn:aws:sqs:us-east-1:123456789012:orders"
+        del rec["attributes"]["SequenceNumber"]
+    assert outcomes(consumer.process(standard, None)) == ["retried", "handled"]

@@ -13,7 +13,7 @@ goes through the general path, which gives the same results.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, Generic, Literal, TypeVar
 
 import msgspec
@@ -33,6 +33,7 @@ from ._events import (
     Record,
     event_records,
     expand,
+    is_fifo_record,
     park_payload,
     plain_attributes,
 )
@@ -503,9 +504,7 @@ class Consumer:
         path, which gives the same results.
         """
         append = results.append
-        first = raw[0] if raw else None
-        arn = first.get("eventSourceARN") if isinstance(first, Mapping) else None
-        fifo = isinstance(arn, str) and arn.endswith(".fifo")
+        fifo = bool(raw) and is_fifo_record(raw[0])
         stopped: set[str] = set()
         table = self._fast
         replace = msgspec.structs.replace

@@ -219,6 +219,20 @@ def _str(value: object) -> str | None:
 # ---- per source ---------------------------------------------------------------------------
 
 
+def is_fifo_record(rec: Any) -> bool:
+    """True for a record of a FIFO queue: its ARN ends in ``.fifo``, or it carries the
+    ``SequenceNumber`` and ``MessageGroupId`` only FIFO queues give."""
+    if not isinstance(rec, Mapping):
+        return False
+    arn = rec.get("eventSourceARN")
+    if isinstance(arn, str) and arn.endswith(".fifo"):
+        return True
+    system = rec.get("attributes")
+    return (
+        isinstance(system, Mapping) and "SequenceNumber" in system and ("MessageGroupId" in system)
+    )
+
+
 def _from_sqs(rec: Mapping[str, Any]) -> list[Record]:
     mid = rec["messageId"]
     if not isinstance(mid, str):
@@ -228,8 +242,7 @@ def _from_sqs(rec: Mapping[str, Any]) -> list[Record]:
         raise TypeError(f"body must be a string, got {type(body).__name__}")
     sys_attrs = rec.get("attributes") or {}
     gid = _str(sys_attrs.get("MessageGroupId"))
-    arn = rec.get("eventSourceARN")
-    fifo = isinstance(arn, str) and arn.endswith(".fifo")
+    fifo = is_fifo_record(rec)
     base = Record(
         kind=PAYLOAD,
         trigger=SQS,
