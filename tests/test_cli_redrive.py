@@ -127,3 +127,44 @@ def test_outgoing_attributes_shape() -> None:
         "a": {"DataType": "String", "StringValue": "x"},
         "b": {"DataType": "Binary", "BinaryValue": b"\x00"},
     }
+
+
+def test_messages_parked_after_the_start_are_left(aws: Emulator) -> None:
+    """A message parked while the redrive runs stays parked (and visible): no endless chase."""
+    import time
+
+    sqs = aws.client("sqs")
+    park = sqs.create_queue(QueueName="p3")["QueueUrl"]
+    queue = sqs.create_queue(QueueName="q3")["QueueUrl"]
+    _park(sqs, park, 3)
+    time.sleep(0.01)
+
+    class ParksAgain:
+        """The consumer parks one more message right after the redrive begins."""
+
+        def __init__(self, real: Any) -> None:
+            self._real = real
+            self._done = False
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._real, name)
+
+        def receive_message(self, **kwargs: Any) -> Any:
+            if not self._done:
+                self._done = True
+                time.sleep(0.01)
+                _park(self._real, park, 1)
+            return self._real.receive_message(**kwargs)
+
+    result = redrive(ParksAgain(sqs), park, queue)
+    assert result.moved == 3
+    assert result.parked_since == 1
+    assert "1 parked after the redrive started were left" in result.render()
+    assert len(_drain(sqs, queue)) == 3
+    assert len(_drain(sqs, park)) == 1  # visible again at once
+
+
+def test_same_queue_is_usage_error(aws: Emulator) -> None:
+    """Redriving a queue into itself would never end: exit 2."""
+    url = aws.client("sqs").create_queue(QueueName="same")["QueueUrl"]
+    assert main(["redrive", url, url, "--endpoint-url", aws.endpoint_url]) == 2

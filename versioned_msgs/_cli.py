@@ -239,6 +239,8 @@ def _cmd_redrive(args: argparse.Namespace) -> int:
     sqs = make_client(
         "sqs", endpoint_url=args.endpoint_url, region=queue_region(args.queue_url, args.region)
     )
+    if args.park_queue_url == args.queue_url:
+        raise UsageError("expected PARK_QUEUE_URL and QUEUE_URL to differ")
     result = _redrive.redrive(sqs, args.park_queue_url, args.queue_url, limit=args.limit)
     print(result.render())
     return 0 if result.complete else 1

@@ -7,6 +7,7 @@ whose delete fails after a successful send may arrive twice (reported as such).
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from typing import Any
 
@@ -26,6 +27,7 @@ class RedriveResult:
         self.send_failed: list[str] = []
         self.delete_failed: list[str] = []
         self.reasons: Counter[str] = Counter()
+        self.parked_since = 0
 
     @property
     def complete(self) -> bool:
@@ -45,6 +47,11 @@ class RedriveResult:
             f"redrive: moved {self.moved} messages to {self.queue_url}"
             + (f", {len(self.send_failed)} not sent" if self.send_failed else "")
             + (f", {len(self.delete_failed)} not deleted" if self.delete_failed else "")
+            + (
+                f"; {self.parked_since} parked after the redrive started were left"
+                if self.parked_since
+                else ""
+            )
         )
         return "\n".join(lines)
 
@@ -72,10 +79,18 @@ def redrive(
     limit: int | None = None,
     progress: Progress | None = None,
 ) -> RedriveResult:
-    """Move up to ``limit`` messages (default: until the park queue is empty)."""
+    """Move up to ``limit`` messages (default: every message parked before the call).
+
+    Messages parked after the redrive started are left in the park queue (made visible
+    again and counted): if the consumer parks them again, a redrive must not chase them
+    forever.
+    """
+    if park_queue_url == queue_url:
+        raise ValueError(f"expected the park queue and the target to differ, got {queue_url}")
     result = RedriveResult(park_queue_url, queue_url)
     fifo = queue_url.endswith(".fifo")
     bar = progress or Progress("redrive")
+    started_ms = int(time.time() * 1000)
     try:
         while limit is None or result.moved + len(result.send_failed) < limit:
             want = 10 if limit is None else min(10, limit - result.moved - len(result.send_failed))
@@ -88,12 +103,36 @@ def redrive(
             ).get("Messages", [])
             if not messages:
                 break
-            for chunk in _by_size(messages):
+            older = [m for m in messages if _sent_ms(m) <= started_ms]
+            newer = [m for m in messages if _sent_ms(m) > started_ms]
+            for chunk in _by_size(older):
                 _move(sqs, chunk, queue_url, fifo, result)
-            bar.advance(len(messages))
+            bar.advance(len(older))
+            if newer:
+                _release(sqs, park_queue_url, newer)
+                result.parked_since += len(newer)
+                break
     finally:
         bar.close()
     return result
+
+
+def _sent_ms(m: dict[str, Any]) -> int:
+    try:
+        return int((m.get("Attributes") or {}).get("SentTimestamp", "0"))
+    except ValueError:
+        return 0
+
+
+def _release(sqs: Any, park_queue_url: str, messages: list[dict[str, Any]]) -> None:
+    """Make received messages visible again at once (they stay parked)."""
+    sqs.change_message_visibility_batch(
+        QueueUrl=park_queue_url,
+        Entries=[
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+            for i, m in enumerate(messages)
+        ],
+    )
 
 
 # SendMessageBatch caps the sum of the batched messages (bodies and attributes) at 1 MiB.
