@@ -488,6 +488,16 @@ def test_decode_into_a_model_readable_as_is(fam: Family) -> None:
     assert meta.tolerated
 
 
+def test_decode_newer_than_current_into_an_older_model(fam: Family) -> None:
+    """A v4 payload readable by v3 reaches an older model: read as v3, then downgraded."""
+    body = b'{"id":"o-1","cents":5,"note":"n","colour":"red"}'
+    old, meta = fam.registry.decode(body, stamp(4, readable_by=3), into=fam.v1)
+    assert old == fam.v1(order_id="o-1", cents=5)
+    assert (meta.version, meta.model_version, meta.tolerated) == (4, 1, False)
+    with pytest.raises(vm.UnsupportedVersionError, match="is readable only by v4 and newer"):
+        fam.registry.decode(body, stamp(5, readable_by=4), into=fam.v1)
+
+
 def test_decode_into_a_model_of_another_type(fam: Family) -> None:
     """into= must be a model of the stamped type."""
     reg = fam.registry

@@ -584,9 +584,16 @@ class Registry:
                 rb = stamp.readable_by
                 if rb is not None and rb <= target:
                     msg = codec.decode_tolerant(body)
-                elif written <= info.current and target < written:
+                elif written <= info.current:  # into= an older model: downgrade to it
                     steps = self._chain(info, written, target)
                     msg = codec.from_builtins(self._run(info, steps, decode_any(body), stamp))
+                elif rb is not None and rb <= info.current:
+                    # Newer than every model but readable by the current one (into= an older
+                    # model): read it as the current version, then downgrade.
+                    current = info.models[info.current].codec
+                    data = current.to_builtins(current.decode_tolerant(body))
+                    steps = self._chain(info, info.current, target)
+                    msg = codec.from_builtins(self._run(info, steps, data, stamp))
                 else:
                     raise UnsupportedVersionError(
                         f"{name} v{written} is newer than this reader (knows up to "
