@@ -234,13 +234,35 @@ def test_on_unversioned_int_assumes_that_version() -> None:
 
 
 def test_on_unversioned_int_is_ambiguous_with_two_types() -> None:
-    """An assumed version needs one type: a second handled type raises at registration."""
-    consumer = vm.Consumer(consumer_registry(invoices=True), on_unversioned=1)
-    consumer.handler(OrderV2)(Seen())
-    from consumer_models import InvoiceV1
+    """An assumed version needs one type: with two registered types and no
+    unversioned_type, construction raises; naming the type settles it."""
+    reg = consumer_registry(invoices=True)
+    with pytest.raises(ValueError, match=r"ambiguous, the registry knows invoice\.paid, order"):
+        vm.Consumer(reg, on_unversioned=1)
+    consumer = vm.Consumer(reg, on_unversioned=1, unversioned_type="order.created")
+    seen = Seen()
+    consumer.handler(OrderV2)(seen)
+    event = sqs_event(v1("legacy"))
+    event["Records"][0]["messageAttributes"] = {}
+    assert outcomes(consumer.process(event, None)) == ["upgraded"]
+    with pytest.raises(ValueError, match="not registered"):
+        vm.Consumer(reg, on_unversioned=1, unversioned_type="nope")
+    with pytest.raises(ValueError, match="only used with an integer"):
+        vm.Consumer(reg, unversioned_type="order.created")
 
-    with pytest.raises(ValueError, match="ambiguous"):
-        consumer.handler(InvoiceV1)(Seen())
+
+def test_consume_assumes_its_models_type() -> None:
+    """@vm.consume with an integer on_unversioned assumes a version of its model's type."""
+    got: list[OrderV2] = []
+
+    @vm.consume(consumer_registry(invoices=True), OrderV2, on_unversioned=1)
+    def handler(order: OrderV2, meta: vm.Meta) -> None:
+        got.append(order)
+
+    event = sqs_event(v1("old"))
+    event["Records"][0]["messageAttributes"] = {}
+    assert handler(event, None) == {"batchItemFailures": []}
+    assert got == [OrderV2(id="old", qty=1)]
 
 
 def test_bad_options_raise_at_construction() -> None:

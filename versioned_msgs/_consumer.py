@@ -239,7 +239,8 @@ class Consumer:
     Policies (``"retry" "ignore" "reject" "park"``): ``on_newer`` for versions newer than
     every handler and not readable by them, ``on_unknown`` for types (or versions) no handler
     takes, ``on_unversioned`` for records without a stamp (or an int: assume that version
-    of the one type this consumer handles). ``park`` forwards the original message to
+    of ``unversioned_type``, which may be omitted when the registry has one type; otherwise
+    the ambiguity is an error here). ``park`` forwards the original message to
     ``park_queue_url``. ``s3`` and ``sqs`` are boto3 clients (made on first use when
     omitted); ``metrics`` receives the counts once per invocation; ``max_bytes`` caps S3
     objects read (notifications and large-payload pointers).
@@ -257,6 +258,7 @@ class Consumer:
         park_queue_url: str | None = None,
         metrics: MetricsSink | None = None,
         max_bytes: int = DEFAULT_MAX_BYTES,
+        unversioned_type: str | None = None,
     ) -> None:
         _check_policy("on_newer", on_newer)
         _check_policy("on_unknown", on_unknown)
@@ -283,21 +285,38 @@ class Consumer:
         self._routes: dict[str, dict[int, _Route]] = {}
         self._fast: dict[tuple[Any, ...], _Fast | None] = {}
         self._assumed: Stamp | None = None
-        if isinstance(on_unversioned, int) and len(registry.types()) == 1:
-            self._assume(registry.types()[0])
+        if isinstance(on_unversioned, int):
+            self._assumed = self._assume(on_unversioned, unversioned_type)
+        elif unversioned_type is not None:
+            raise ValueError(
+                f"unversioned_type: only used with an integer on_unversioned, which is "
+                f"{on_unversioned!r}"
+            )
 
     # ---- configuration ------------------------------------------------------------------
 
-    def _assume(self, type: str) -> None:
-        version = self.on_unversioned
-        assert isinstance(version, int)
+    def _assume(self, version: int, type: str | None) -> Stamp:
+        """The stamp assumed for unversioned payloads; raises when it cannot be told."""
+        types = self.registry.types()
+        if type is None:
+            if len(types) != 1:
+                shown = ", ".join(types) if types else "no type"
+                raise ValueError(
+                    f"on_unversioned={version}: ambiguous, the registry knows {shown}; "
+                    "pass unversioned_type= to say which type an unstamped payload is"
+                )
+            type = types[0]
+        if type not in types:
+            raise ValueError(
+                f"unversioned_type: {type!r} is not registered (known: {', '.join(types)})"
+            )
         known = self.registry.versions(type)
         if version > self.registry.current(type):
             raise ValueError(
                 f"on_unversioned: {type} v{version} is newer than the registry knows "
                 f"(models: v{', v'.join(map(str, known))})"
             )
-        self._assumed = Stamp(type=type, version=version)
+        return Stamp(type=type, version=version)
 
     def handler(
         self, model: type[_M]
@@ -317,20 +336,7 @@ class Consumer:
                 raise ValueError(
                     f"{type_name} v{version} already has a handler: {table[version][0]!r}"
                 )
-            assumed = self._assumed
-            if (
-                isinstance(self.on_unversioned, int)
-                and assumed is not None
-                and assumed.type != type_name
-            ):
-                raise ValueError(
-                    f"on_unversioned={self.on_unversioned}: ambiguous, this consumer "
-                    f"would handle {assumed.type} and {type_name}; an assumed version "
-                    "needs a consumer of one type"
-                )
             table[version] = (fn, model)
-            if isinstance(self.on_unversioned, int) and self._assumed is None:
-                self._assume(type_name)
             self._routes.clear()
             self._fast.clear()
             return fn
@@ -674,19 +680,7 @@ class Consumer:
             return RecordResult("failed", mid, None, exc)
         if stamp is None:
             policy = self.on_unversioned
-            if isinstance(policy, int):
-                if self._assumed is None:
-                    return RecordResult(
-                        "rejected",
-                        mid,
-                        None,
-                        MissingStampError(
-                            f"{mid}: unversioned, and on_unversioned={policy} has no type to "
-                            "assume (register a handler first)",
-                            field="type",
-                            message_id=mid,
-                        ),
-                    )
+            if self._assumed is not None:
                 stamp = self._assumed
             else:
                 err = MissingStampError(
@@ -845,7 +839,8 @@ def consume(
 ) -> Callable[[Callable[[_M, Meta], Any]], LambdaHandler[_M]]:
     """Decorator: turn ``fn(msg: Model, meta)`` into a Lambda handler ``(event, context)``.
 
-    Shorthand for a :class:`Consumer` with one handler; the options are the consumer's.
+    Shorthand for a :class:`Consumer` with one handler; the options are the consumer's (an
+    integer ``on_unversioned`` is a version of ``Model``'s type).
     """
     consumer = Consumer(
         registry,
@@ -857,6 +852,7 @@ def consume(
         park_queue_url=park_queue_url,
         metrics=metrics,
         max_bytes=max_bytes,
+        unversioned_type=registry.lookup(model)[0] if isinstance(on_unversioned, int) else None,
     )
 
     def decorate(fn: Callable[[_M, Meta], Any]) -> LambdaHandler[_M]:
