@@ -255,3 +255,24 @@ def test_result_struct_is_immutable() -> None:
     with pytest.raises(AttributeError):
         r.outcome = "x"  # type: ignore[misc]
     assert msgspec.structs.asdict(r)["key"] == "k"
+
+
+def test_embedded_envelope_objects_stay_embedded(bucket: tuple[Any, str]) -> None:
+    """An object stamped only in its body keeps that form; one stamped both ways keeps both."""
+    s3, name = bucket
+    enc = registry_v1.encode(OrderCreatedV1(order_id="e", total_cents=1))
+    s3.put_object(Bucket=name, Key="embedded", Body=enc.embedded())
+    s3.put_object(Bucket=name, Key="both", Body=enc.embedded(), Metadata=enc.stamp.to_s3_metadata())
+    summary = upgrade_prefix(s3, registry, name, "")
+    assert summary.complete
+    assert sum(n for k, n in summary.counts.items() if k[3] == "upgraded") == 2
+    for key, in_meta in (("embedded", False), ("both", True)):
+        obj = s3.get_object(Bucket=name, Key=key)
+        body = json.loads(obj["Body"].read())
+        assert body == {
+            "vmsg": {"type": "order.created", "version": 2, "readable_by": 1},
+            "data": {"order_id": "e", "total_cents": 1, "currency": "EUR"},
+        }
+        assert ("vmsg-version" in obj["Metadata"]) is in_meta
+        if in_meta:
+            assert obj["Metadata"]["vmsg-version"] == "2"

@@ -21,7 +21,7 @@ import msgspec
 from ._console import Progress, table
 from ._errors import PayloadError, VersionedMsgsError
 from ._registry import Registry
-from ._stamp import PREFIX, Stamp, is_json, unembed
+from ._stamp import PREFIX, Stamp, is_json, looks_embedded, unembed
 
 __all__ = ["ObjectResult", "Summary", "upgrade_object", "upgrade_prefix"]
 
@@ -154,19 +154,20 @@ def _upgrade(
     etag: str = obj["ETag"]
     metadata: dict[str, str] = dict(obj.get("Metadata") or {})
     content_type = obj.get("ContentType")
-    inner = body
+    # Keep the object's carriers as they were: metadata stamp, embedded envelope, or both.
+    embedded = looks_embedded(body)
     try:
         stamp = Stamp.from_s3_metadata(metadata, content_type=content_type)
-        embedded = False
-        if stamp is None:
-            stamp, inner = unembed(body)
-            embedded = stamp is not None
+        in_metadata = stamp is not None
+        if stamp is None and embedded:
+            stamp, _ = unembed(body)
     except VersionedMsgsError as exc:
         return ObjectResult(key=key, outcome="failed", detail=f"malformed stamp: {exc}")
     if stamp is None:
         if assume is None:
             return ObjectResult(key=key, outcome="unstamped")
         stamp = Stamp(type=assume[0], version=assume[1])
+        in_metadata = True  # the upgraded object carries the stamp it lacked
     name, written = stamp.type, stamp.version
     if name not in registry.types():
         return ObjectResult(key=key, outcome="unknown-type", type=name, from_version=written)
@@ -183,7 +184,7 @@ def _upgrade(
             **base,  # type: ignore[arg-type]
         )
     try:
-        msg, _ = registry.decode(inner if embedded else body, stamp)
+        msg, _ = registry.decode(body, stamp)
         encoded = registry.encode(msg, producer=producer or stamp.producer)
     except (PayloadError, VersionedMsgsError) as exc:
         return ObjectResult(outcome="failed", detail=str(exc), **base)  # type: ignore[arg-type]
@@ -192,12 +193,8 @@ def _upgrade(
 
     put: dict[str, Any] = {"Bucket": bucket, "Key": key, "IfMatch": etag}
     user = {k: v for k, v in metadata.items() if not k.lower().startswith(PREFIX)}
-    if embedded:
-        put["Body"] = encoded.embedded()
-        put["Metadata"] = user
-    else:
-        put["Body"] = encoded.body
-        put["Metadata"] = {**user, **encoded.stamp.to_s3_metadata()}
+    put["Body"] = encoded.embedded() if embedded else encoded.body
+    put["Metadata"] = {**user, **encoded.stamp.to_s3_metadata()} if in_metadata else user
     put["ContentType"] = (
         content_type if content_type and is_json(content_type) else "application/json"
     )
@@ -205,8 +202,8 @@ def _upgrade(
         value = obj.get(header)
         if value is not None and not (header == "StorageClass" and value == "STANDARD"):
             put[header] = value
-    if obj.get("ServerSideEncryption") == "aws:kms":
-        put["ServerSideEncryption"] = "aws:kms"
+    if str(obj.get("ServerSideEncryption", "")).startswith("aws:kms"):
+        put["ServerSideEncryption"] = obj["ServerSideEncryption"]  # aws:kms or aws:kms:dsse
     if obj.get("TagCount"):  # S3 sends the count only when the object has tags
         tags = s3.get_object_tagging(Bucket=bucket, Key=key, **_vid(version_id))["TagSet"]
         if tags:
