@@ -276,3 +276,13 @@ def test_park_payload_per_trigger() -> None:
     assert json.loads(park_payload(kin)[0])["vmsg"]["type"] == "order.created"
     s3 = records(s3_event("b", "k"))[1][0]
     assert json.loads(park_payload(s3)[0])["Records"][0]["eventSource"] == "aws:s3"
+
+
+def test_eventbridge_envelope_is_found_whatever_the_key_order() -> None:
+    """An EventBridge detail with data before vmsg is still the embedded envelope."""
+    event = eventbridge_event(v2())
+    detail = event["detail"]
+    event["detail"] = {"data": detail["data"], "vmsg": detail["vmsg"]}
+    [rec] = records(event)[1]
+    assert rec.body is not None
+    assert bytes(rec.body).startswith(b'{"vmsg":')

@@ -303,6 +303,10 @@ def _from_eventbridge_event(event: Mapping[str, Any], base: Record) -> list[Reco
     if source == "aws.s3" and isinstance(detail, Mapping) and "object" in detail:
         return [_s3_eventbridge_record(event, detail, base)]
     # Our producers put the embedded envelope in Detail; anything else is unversioned data.
+    # The envelope is recognised by its first key, and nothing promises EventBridge keeps
+    # the order of an object's keys: put vmsg first again.
+    if isinstance(detail, Mapping) and "vmsg" in detail and "data" in detail:
+        detail = {"vmsg": detail["vmsg"], "data": detail["data"]}
     body = msgspec.json.encode(detail)
     return [msgspec.structs.replace(base, kind=PAYLOAD, body=body, attributes=None)]
 
