@@ -276,3 +276,50 @@ def test_embedded_envelope_objects_stay_embedded(bucket: tuple[Any, str]) -> Non
         assert ("vmsg-version" in obj["Metadata"]) is in_meta
         if in_meta:
             assert obj["Metadata"]["vmsg-version"] == "2"
+
+
+def test_sigterm_stops_cleanly_with_a_resume_hint(
+    bucket: tuple[Any, str],
+    aws: Emulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """SIGTERM mid-run (a container stopping) ends the run with exit 1, state saved, a hint."""
+    import os
+    import signal
+
+    from versioned_msgs import _upgrade_s3
+
+    s3, name = bucket
+    for i in range(3):
+        _put_v1(s3, name, f"k{i}", i + 1)
+    real = _upgrade_s3.upgrade_object
+    calls: list[str] = []
+
+    def terminate_on_second(*args: Any, **kwargs: Any) -> ObjectResult:
+        calls.append(args[3])
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_upgrade_s3, "upgrade_object", terminate_on_second)
+    before = signal.getsignal(signal.SIGTERM)
+    state = str(tmp_path / "s.json")
+    code = main(
+        [
+            "upgrade-s3",
+            f"s3://{name}/",
+            TARGET,
+            "--concurrency",
+            "1",
+            "--state-file",
+            state,
+            "--endpoint-url",
+            aws.endpoint_url,
+        ]
+    )
+    assert code == 1
+    assert "interrupted before a listing page was finished" in capsys.readouterr().out
+    assert signal.getsignal(signal.SIGTERM) == before
+    assert json.loads(Path(state).read_text())["complete"] is False

@@ -13,7 +13,7 @@ import importlib
 import os
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 __all__ = ["UsageError", "load_object", "main", "make_client"]
@@ -216,21 +216,42 @@ def _cmd_upgrade_s3(args: argparse.Namespace) -> int:
         assume = (assume_type, args.assume_version)
     s3 = make_client("s3", endpoint_url=args.endpoint_url, region=args.region)
     try:
-        summary = _upgrade_s3.upgrade_prefix(
-            s3,
-            registry,
-            bucket,
-            prefix,
-            dry_run=args.dry_run,
-            concurrency=args.concurrency,
-            state_file=args.state_file,
-            start_after=args.start_after,
-            assume=assume,
-        )
+        with _sigterm_interrupts():
+            summary = _upgrade_s3.upgrade_prefix(
+                s3,
+                registry,
+                bucket,
+                prefix,
+                dry_run=args.dry_run,
+                concurrency=args.concurrency,
+                state_file=args.state_file,
+                start_after=args.start_after,
+                assume=assume,
+            )
     except ValueError as exc:
         raise Failure(str(exc)) from None
     print(summary.render())
     return 0 if summary.complete else 1
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """Treat SIGTERM (a container being stopped) like Ctrl-C: stop cleanly and report."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _cmd_redrive(args: argparse.Namespace) -> int:

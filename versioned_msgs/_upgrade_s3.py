@@ -269,8 +269,10 @@ class Summary:
         head = f"upgrade-s3 {where}: {self.total} objects, {verb} {upgraded}"
         if self.problems:
             head += f", {len(self.problems)} left undone"
-        if self.interrupted:
+        if self.interrupted and self.last_key is not None:
             head += f"; interrupted, resume with --start-after {self.last_key!r}"
+        elif self.interrupted:
+            head += "; interrupted before a listing page was finished: run it again"
         lines.append(head)
         return "\n".join(lines)
 
@@ -385,6 +387,6 @@ def upgrade_prefix(
     finally:
         pool.shutdown(wait=True)
         bar.close()
-    if state_file and not summary.interrupted:
-        _save_state(state_file, summary, complete=True)
+    if state_file:
+        _save_state(state_file, summary, complete=not summary.interrupted)
     return summary
