@@ -57,56 +57,16 @@ def _us(ns: float, per: int) -> str:
 # ---- consumers --------------------------------------------------------------------------
 
 
-class _Result(msgspec.Struct, gc=False):
-    outcome: str
-    message_id: str
-    meta: vm.Meta
-
-
-class _Report(msgspec.Struct, gc=False):
-    records: list[_Result]
-    response: dict[str, Any]
-
-
-def hand_consumer(registry: vm.Registry, model: type[Any]) -> Callable[[Event], Any]:
-    """Until ``vm.Consumer`` exists: a per-record loop shaped like it (stamp, decode, handle)."""
-    from_attributes = vm.Stamp.from_message_attributes
-    decode = registry.decode_stamped
-
-    def handle(msg: Any, meta: vm.Meta) -> None:
-        pass
-
-    def run(event: Event) -> _Report:
-        results = []
-        for record in event["Records"]:
-            stamp = from_attributes(record["messageAttributes"])
-            assert stamp is not None
-            msg, meta = decode(record["body"], stamp)
-            handle(msg, meta)
-            results.append(
-                _Result(
-                    "handled" if meta.upgraded_from is None else "upgraded",
-                    record["messageId"],
-                    meta,
-                )
-            )
-        return _Report(results, {"batchItemFailures": []})
-
-    return run
-
-
 def make_consumer(registry: vm.Registry, model: type[Any]) -> Callable[[Event], Any]:
     """``vm.Consumer`` with a no-op handler for ``model``; returns a function of an event."""
-    if not hasattr(vm, "Consumer"):
-        return hand_consumer(registry, model)
-    consumer = vm.Consumer(registry)  # type: ignore[attr-defined]
+    consumer = vm.Consumer(registry)
 
-    @consumer.handler(model)  # type: ignore[misc]
+    @consumer.handler(model)
     def handle(msg: Any, meta: vm.Meta) -> None:
         pass
 
-    def run(event: Event) -> int:
-        return consumer.process(event, None)  # type: ignore[no-any-return]
+    def run(event: Event) -> vm.Report:
+        return consumer.process(event, None)
 
     return run
 
@@ -457,6 +417,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--import-runs", type=int, default=15, help="fresh interpreters each")
     parser.add_argument("--memory-mb", type=float, default=6.0, help="event size, MiB")
     parser.add_argument(
+        "--only",
+        default="consumer,encode,import,memory",
+        help="comma-separated groups to run (default: all)",
+    )
+    parser.add_argument(
         "--smoke",
         action="store_true",
         help="tiny sizes, never fail a target (proves the harness runs)",
@@ -471,7 +436,13 @@ def main(argv: list[str] | None = None) -> int:
             0.05,
         )
     print(machine(), flush=True)
-    rows = consumer_rows(args) + encode_rows(args) + import_rows(args) + memory_rows(args)
+    groups = {
+        "consumer": consumer_rows,
+        "encode": encode_rows,
+        "import": import_rows,
+        "memory": memory_rows,
+    }
+    rows = [r for name in args.only.split(",") for r in groups[name.strip()](args)]
     print(table(rows))
     missed = [r.figure for r in rows if r.met is False]
     if missed:

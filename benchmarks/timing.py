@@ -3,8 +3,9 @@
 Absolute times on a shared or throttled machine drift by tens of percent from one second to
 the next, but a candidate and its baseline timed back to back see the same machine. So every
 sample is a (candidate, baseline) pair run adjacently, in alternating order, and the figure
-is the median of the per-pair ratios. The garbage collector is off during timed loops, for
-both sides alike, and collected before each pair.
+is the ratio of each side's fastest sample (load only ever slows a sample down); the median
+of the per-pair ratios is kept beside it as a check. The garbage collector is off during
+timed loops, for both sides alike, and collected before each sample.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from time import perf_counter_ns
 class Paired:
     """The result of timing a candidate against its baseline."""
 
-    candidate_ns: float  # median time of one call of the candidate
-    baseline_ns: float  # median time of one call of the baseline
-    ratio: float  # median of per-pair candidate/baseline ratios
+    candidate_ns: float  # fastest time of one call of the candidate
+    baseline_ns: float  # fastest time of one call of the baseline
+    ratio: float  # candidate_ns / baseline_ns
+    spread: float  # median of the per-pair ratios: far from ``ratio`` means a noisy machine
 
 
 def _time(fn: Callable[[], object], inner: int) -> int:
@@ -44,24 +46,25 @@ def paired(
     repeats: int,
     inner: int = 1,
 ) -> Paired:
-    """Time ``candidate`` against ``baseline``: ``repeats`` interleaved pairs of ``inner`` calls."""
+    """Time ``candidate`` against ``baseline``: ``repeats`` interleaved pairs of ``inner`` calls.
+
+    The ratio is of the fastest samples: other load on the machine only ever slows a sample
+    down, so the fastest one of each side is the best estimate of its own cost.
+    """
     candidate()  # warm caches (decoders, stamps, chains) and the allocator on both sides
     baseline()
     cand: list[int] = []
     base: list[int] = []
-    ratios: list[float] = []
     for i in range(repeats):
         if i % 2:
-            c = _time(candidate, inner)
-            b = _time(baseline, inner)
+            cand.append(_time(candidate, inner))
+            base.append(_time(baseline, inner))
         else:
-            b = _time(baseline, inner)
-            c = _time(candidate, inner)
-        cand.append(c)
-        base.append(b)
-        ratios.append(c / b)
+            base.append(_time(baseline, inner))
+            cand.append(_time(candidate, inner))
     return Paired(
-        candidate_ns=statistics.median(cand) / inner,
-        baseline_ns=statistics.median(base) / inner,
-        ratio=statistics.median(ratios),
+        candidate_ns=min(cand) / inner,
+        baseline_ns=min(base) / inner,
+        ratio=min(cand) / min(base),
+        spread=statistics.median(c / b for c, b in zip(cand, base, strict=True)),
     )
