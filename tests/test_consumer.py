@@ -593,3 +593,44 @@ def test_fifo_recognised_by_sequence_number_without_fifo_arn() -> None:
         rec["eventSourceARN"] = "arn:aws:sqs:us-east-1:123456789012:orders"
         del rec["attributes"]["SequenceNumber"]
     assert outcomes(consumer.process(standard, None)) == ["retried", "handled"]
+
+
+def test_pydantic_models_work_the_same() -> None:
+    """pydantic models: handled, upgraded and tolerated exactly like msgspec ones."""
+    import pydantic
+
+    class P1(pydantic.BaseModel):
+        id: str
+
+    class P2(pydantic.BaseModel):
+        id: str
+        qty: int
+
+    class P3(pydantic.BaseModel):
+        id: str
+        qty: int
+        note: str = ""
+
+    def up(d: dict[str, Any]) -> dict[str, Any]:
+        return {**d, "qty": 1}
+
+    reader = vm.Registry()
+    reader.message("order.created", version=1)(P1)
+    reader.message("order.created", version=2)(P2)
+    reader.upgrader("order.created", from_version=1)(up)
+    writer = vm.Registry()
+    writer.message("order.created", version=1)(P1)
+    writer.message("order.created", version=2)(P2)
+    writer.message("order.created", version=3, readable_by=2)(P3)
+    writer.upgrader("order.created", from_version=1)(up)
+    writer.upgrader("order.created", from_version=2)(lambda d: {**d, "note": ""})
+    consumer = vm.Consumer(reader)
+    got: list[P2] = []
+    consumer.handler(P2)(lambda m, meta: got.append(m))
+    event = sqs_event(
+        writer.encode(P1(id="a")),
+        writer.encode(P2(id="b", qty=2)),
+        writer.encode(P3(id="c", qty=3)),
+    )
+    assert outcomes(consumer.process(event, None)) == ["upgraded", "handled", "tolerated"]
+    assert got == [P2(id="a", qty=1), P2(id="b", qty=2), P2(id="c", qty=3)]
