@@ -413,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=1000, help="records per SQS event")
     parser.add_argument("--encode", type=int, default=10_000, help="messages to encode")
-    parser.add_argument("--repeats", type=int, default=21, help="interleaved pairs per figure")
+    parser.add_argument("--repeats", type=int, default=31, help="interleaved pairs per figure")
     parser.add_argument("--import-runs", type=int, default=15, help="fresh interpreters each")
     parser.add_argument("--memory-mb", type=float, default=6.0, help="event size, MiB")
     parser.add_argument(

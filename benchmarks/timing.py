@@ -55,13 +55,18 @@ def paired(
     baseline()
     cand: list[int] = []
     base: list[int] = []
-    for i in range(repeats):
-        if i % 2:
-            cand.append(_time(candidate, inner))
-            base.append(_time(baseline, inner))
-        else:
-            base.append(_time(baseline, inner))
-            cand.append(_time(candidate, inner))
+    gc.collect()
+    gc.freeze()  # the inputs stay alive throughout: keep them out of every collection
+    try:
+        for i in range(repeats):
+            if i % 2:
+                cand.append(_time(candidate, inner))
+                base.append(_time(baseline, inner))
+            else:
+                base.append(_time(baseline, inner))
+                cand.append(_time(candidate, inner))
+    finally:
+        gc.unfreeze()
     return Paired(
         candidate_ns=min(cand) / inner,
         baseline_ns=min(base) / inner,
