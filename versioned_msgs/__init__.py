@@ -6,23 +6,25 @@ pydantic never by this package.
 """
 
 from ._batch import BatchFailure, BatchResult, BatchSuccess
-from ._consumer import Consumer, RecordResult, RecordsFailedError, Report, consume
+from ._consumer import Consumer, RecordResult, Report, consume
 from ._errors import (
+    EventShapeError,
     LimitExceededError,
     MissingStampError,
     PayloadError,
+    RecordsFailedError,
     RegistryError,
+    StaleObjectError,
     StampError,
     UnknownTypeError,
     UnsupportedVersionError,
     VersionedMsgsError,
 )
-from ._events import EventShapeError
 from ._meta import Meta
 from ._metrics import EMFMetrics, MemoryMetrics, MetricsSink
 from ._publisher import Publisher
 from ._registry import RegisteredModel, Registry
-from ._s3reader import S3Reader, StaleObjectError
+from ._s3reader import S3Reader
 from ._stamp import Encoded, Stamp
 
 __version__ = "0.1.0.dev0"

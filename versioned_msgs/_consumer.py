@@ -20,6 +20,8 @@ import msgspec
 
 from ._errors import (
     MissingStampError,
+    RecordsFailedError,
+    StaleObjectError,
     UnknownTypeError,
     UnsupportedVersionError,
     VersionedMsgsError,
@@ -40,7 +42,7 @@ from ._events import (
 from ._meta import Meta
 from ._metrics import NO_TYPE, MetricsSink
 from ._registry import Registry
-from ._s3reader import DEFAULT_MAX_BYTES, S3Reader, StaleObjectError
+from ._s3reader import DEFAULT_MAX_BYTES, S3Reader
 from ._stamp import (
     ATTR_CONTENT_TYPE,
     ATTR_PARKED_REASON,
@@ -62,7 +64,6 @@ __all__ = [
     "Outcome",
     "Policy",
     "RecordResult",
-    "RecordsFailedError",
     "Report",
     "consume",
 ]
@@ -140,27 +141,6 @@ class Report(msgspec.Struct, frozen=True):
             k = (NO_TYPE, 0, r.outcome) if m is None else (m.type, m.version, r.outcome)
             out[k] = out.get(k, 0) + 1
         return out
-
-
-class RecordsFailedError(VersionedMsgsError):
-    """Raised by :meth:`Consumer.handle_event` for async sources (SNS, S3, EventBridge)
-    after every record was processed, when some failed: Lambda then retries the invocation
-    and finally sends it to the on-failure destination. ``report`` holds every result."""
-
-    def __init__(self, report: Report) -> None:
-        self.report = report
-        failures = report.failures
-        parts = [
-            f"{r.message_id or '?'} {r.outcome}"
-            + (f" ({type(r.error).__name__}: {r.error})" if r.error is not None else "")
-            for r in failures[:10]
-        ]
-        more = f" and {len(failures) - 10} more" if len(failures) > 10 else ""
-        super().__init__(
-            f"{len(failures)} of {len(report.records)} {report.source} records failed: "
-            + "; ".join(parts)
-            + more
-        )
 
 
 class _NotProcessed(VersionedMsgsError):

@@ -10,7 +10,10 @@ Every error raised on purpose derives from one base::
     ├── UnsupportedVersionError  a version this reader can neither upgrade nor read
     │   └── PinError (also a RegistryError)  a producer pin with no downgrader path
     ├── PayloadError (ValueError)       the body does not decode into the model
-    └── LimitExceededError (ValueError) an AWS limit would be broken; checked before any request
+    ├── LimitExceededError (ValueError) an AWS limit would be broken; checked before any request
+    ├── EventShapeError (ValueError)    a Lambda event (or record) of no known shape
+    ├── StaleObjectError (LookupError)  the S3 object of an event was overwritten or deleted
+    └── RecordsFailedError              records of an async invocation failed (raised after all ran)
 
 Messages say what was expected, what was found and where; the same facts are attributes.
 """
@@ -21,12 +24,15 @@ from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
+    "EventShapeError",
     "LimitExceededError",
     "MissingStampError",
     "PayloadError",
     "PinError",
+    "RecordsFailedError",
     "RegistryError",
     "StampError",
+    "StaleObjectError",
     "UnknownTypeError",
     "UnsupportedVersionError",
     "VersionedMsgsError",
@@ -190,3 +196,54 @@ class LimitExceededError(VersionedMsgsError, ValueError):
         self.limit = limit
         self.allowed = allowed
         self.actual = actual
+
+
+class EventShapeError(VersionedMsgsError, ValueError):
+    """The event (or one of its records) has no shape this library recognises.
+
+    ``where`` says which part of the event, ``found`` what was there.
+    """
+
+    def __init__(self, message: str, *, where: str = "event", found: Any = None) -> None:
+        super().__init__(message)
+        self.where = where
+        self.found = found
+
+
+class StaleObjectError(VersionedMsgsError, LookupError):
+    """The S3 object that raised an event is no longer there as it was.
+
+    ``reason`` is ``"superseded"`` (overwritten since: its ETag changed) or ``"gone"``
+    (deleted, or that version removed); ``bucket`` and ``key`` name the object. A consumer
+    counts such records as ``skipped``: a newer object raises its own event, so nothing is
+    processed twice.
+    """
+
+    def __init__(self, message: str, *, bucket: str, key: str, reason: str) -> None:
+        super().__init__(message)
+        self.bucket = bucket
+        self.key = key
+        self.reason = reason
+
+
+class RecordsFailedError(VersionedMsgsError):
+    """Raised by ``Consumer.handle_event`` for async sources (SNS, S3, EventBridge) after
+    every record was processed, when some were retried, rejected or failed: Lambda then
+    retries the invocation and finally sends it to the on-failure destination. ``report``
+    holds every result (a ``vm.Report``); the message names the failures.
+    """
+
+    def __init__(self, report: Any) -> None:
+        self.report = report
+        failures = report.failures
+        parts = [
+            f"{r.message_id or '?'} {r.outcome}"
+            + (f" ({type(r.error).__name__}: {r.error})" if r.error is not None else "")
+            for r in failures[:10]
+        ]
+        more = f" and {len(failures) - 10} more" if len(failures) > 10 else ""
+        super().__init__(
+            f"{len(failures)} of {len(report.records)} {report.source} records failed: "
+            + "; ".join(parts)
+            + more
+        )

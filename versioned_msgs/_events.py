@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from ._errors import VersionedMsgsError
+from ._errors import EventShapeError, VersionedMsgsError
 from ._stamp import ATTR_TYPE, ATTR_VERSION, PREFIX, Stamp, looks_embedded
 
 __all__ = [
@@ -26,7 +26,6 @@ __all__ = [
     "PAYLOAD",
     "POINTER",
     "SKIP",
-    "EventShapeError",
     "Record",
     "event_records",
     "expand",
@@ -52,18 +51,6 @@ INVALID = 4  # a record of no readable shape; see ``error``
 POINTER_CLASS = "software.amazon.payloadoffloading.PayloadS3Pointer"
 # Attributes the AWS extended clients add beside a pointer (current and legacy names).
 POINTER_ATTRS = ("ExtendedPayloadSize", "SQSLargePayloadSize")
-
-
-class EventShapeError(VersionedMsgsError, ValueError):
-    """The event (or one of its records) has no shape this library recognises.
-
-    ``where`` says which part of the event, ``found`` what was there.
-    """
-
-    def __init__(self, message: str, *, where: str = "event", found: Any = None) -> None:
-        super().__init__(message)
-        self.where = where
-        self.found = found
 
 
 class Record(msgspec.Struct, gc=False, kw_only=True):

@@ -6,12 +6,12 @@ from typing import Any, TypeVar, overload
 
 import msgspec
 
-from ._errors import LimitExceededError, VersionedMsgsError
+from ._errors import LimitExceededError, StaleObjectError
 from ._meta import Meta
 from ._registry import Registry
 from ._stamp import Stamp
 
-__all__ = ["DEFAULT_MAX_BYTES", "S3Object", "S3Reader", "StaleObjectError"]
+__all__ = ["DEFAULT_MAX_BYTES", "S3Object", "S3Reader"]
 
 _M = TypeVar("_M")
 
@@ -20,21 +20,6 @@ DEFAULT_MAX_BYTES = 16 * 1024 * 1024
 
 _GONE_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "NoSuchBucket", "404", "NotFound"})
 _STALE_CODES = frozenset({"PreconditionFailed", "412"})
-
-
-class StaleObjectError(VersionedMsgsError, LookupError):
-    """The object that raised the event is no longer there as it was.
-
-    ``reason`` is ``"superseded"`` (overwritten since: its ETag changed) or ``"gone"``
-    (deleted, or that version removed). A consumer counts such records as ``skipped``: the
-    newer object raises its own event, so nothing is processed twice.
-    """
-
-    def __init__(self, message: str, *, bucket: str, key: str, reason: str) -> None:
-        super().__init__(message)
-        self.bucket = bucket
-        self.key = key
-        self.reason = reason
 
 
 class S3Object(msgspec.Struct, frozen=True, kw_only=True):
