@@ -631,6 +631,7 @@ def test_template_wires_partial_failures_dlq_and_version_filter() -> None:
 # ---- Powertools interop ------------------------------------------------------------------
 
 
+# --8<-- [start:powertools]
 class _LambdaContext:
     """The attributes Powertools' Logger and Idempotency read from a Lambda context."""
 
@@ -681,3 +682,6 @@ def test_powertools_batch_charges_each_order_once_and_reports_unreadable_ones(
     items = dynamodb.scan(TableName="idempotency")["Items"]
     assert len(items) == 2
     assert {i["status"]["S"] for i in items} == {"COMPLETED"}
+
+
+# --8<-- [end:powertools]
