@@ -497,3 +497,28 @@ def test_notification_with_two_objects_in_one_message(aws: Emulator) -> None:
     assert [r.meta.key for r in report.records if r.meta] == ["a", "b"]
     assert {r.message_id for r in report.records} == {msgs[0]["MessageId"]}
     assert report.response == {"batchItemFailures": [{"itemIdentifier": msgs[0]["MessageId"]}]}
+
+
+def test_s3_via_eventbridge_to_sqs(aws: Emulator) -> None:
+    """S3 -> EventBridge ("Object Created") -> SQS: the object is read exactly; other S3
+    detail-types (tags added) are skipped; the key is not URL-decoded."""
+    s3 = aws.client("s3")
+    sqs = aws.client("sqs")
+    events = aws.client("events")
+    s3.create_bucket(Bucket="eb-bucket")
+    url, arn = make_queue(sqs, "eb-s3")
+    events.put_rule(Name="s3", EventPattern=json.dumps({"source": ["aws.s3"]}))
+    events.put_targets(Rule="s3", Targets=[{"Id": "q", "Arn": arn}])
+    s3.put_bucket_notification_configuration(
+        Bucket="eb-bucket", NotificationConfiguration={"EventBridgeConfiguration": {}}
+    )
+    put_stamped(s3, "eb-bucket", "a+b c.json", PRODUCER.encode(OrderV1(id="via-eb")))
+    msgs = drain(sqs, url)
+    consumer, seen = make_consumer(s3=s3)
+    report = consumer.process(lambda_sqs_event(msgs, arn), None)
+    outcomes = [r.outcome for r in report.records]
+    assert outcomes.count("upgraded") == 1
+    assert set(outcomes) <= {"upgraded", "skipped"}
+    assert seen.ids == ["via-eb"]
+    assert seen.calls[0][1].key == "a+b c.json"
+    assert report.response == {"batchItemFailures": []}

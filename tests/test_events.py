@@ -286,3 +286,12 @@ def test_eventbridge_envelope_is_found_whatever_the_key_order() -> None:
     [rec] = records(event)[1]
     assert rec.body is not None
     assert bytes(rec.body).startswith(b'{"vmsg":')
+
+
+def test_null_version_ids_are_dropped() -> None:
+    """A versionId of "null" (versioning off) is not used to read: the ETag decides."""
+    event = load("s3EventBridgeNotificationObjectCreatedEvent.json")
+    event["detail"]["object"]["version-id"] = "null"
+    [rec] = records(event)[1]
+    assert rec.version_id is None
+    assert rec.etag == "4e68adba0abe2dc8653dc3354e14c01d"

@@ -317,7 +317,9 @@ def _s3_target(
         bucket=bucket,
         key=key,
         etag=_str(etag),
-        version_id=_str(version_id),
+        # "null" is the version id of objects written while versioning was off: it names
+        # whatever object is there now, so the ETag alone says whether it is the same one.
+        version_id=None if version_id == "null" else _str(version_id),
         note=skip_note,
     )
 
@@ -329,9 +331,8 @@ def _s3_eventbridge_record(
     dtype = event["detail-type"]
     note = None if dtype == "Object Created" else f"S3 {dtype!r}: no new object to read"
     # EventBridge object keys are not URL-encoded (notification keys are).
-    return _s3_target(
-        base, detail["bucket"]["name"], obj["key"], obj.get("etag"), obj.get("version-id"), note
-    )
+    etag = obj.get("etag", obj.get("eTag"))  # AWS writes etag; some emulators eTag
+    return _s3_target(base, detail["bucket"]["name"], obj["key"], etag, obj.get("version-id"), note)
 
 
 def _unquote_plus(key: str) -> str:
