@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 
 from ._errors import EventShapeError, VersionedMsgsError
-from ._stamp import ATTR_TYPE, ATTR_VERSION, PREFIX, Stamp, looks_embedded
+from ._stamp import ATTR_TYPE, ATTR_VERSION, PREFIX, looks_embedded
 
 __all__ = [
     "INVALID",
@@ -29,7 +29,6 @@ __all__ = [
     "Record",
     "event_records",
     "expand",
-    "lambda_sqs_stamp",
     "park_payload",
     "plain_attributes",
     "records",
@@ -452,35 +451,6 @@ def _is_sns_envelope(obj: Mapping[str, Any]) -> bool:
 
 
 # ---- stamps and attributes ----------------------------------------------------------------------
-
-_FAST_CACHE: dict[tuple[Any, ...], Stamp] = {}
-_FAST_MAX = 4096
-
-
-def lambda_sqs_stamp(attrs: Mapping[str, Any] | None) -> Stamp | None:
-    """:meth:`Stamp.from_message_attributes` with a fast path for Lambda's SQS shape.
-
-    When a record carries exactly ``vmsg-type`` and ``vmsg-version`` (the common case),
-    their values key a cache so the full parse runs once per distinct stamp. Anything else
-    goes through the full parser, which also raises for malformed stamps.
-    """
-    if attrs is None or len(attrs) != 2:
-        return Stamp.from_message_attributes(attrs)
-    try:
-        t = attrs[ATTR_TYPE]
-        v = attrs[ATTR_VERSION]
-        key = (t["stringValue"], t["dataType"], v["stringValue"], v["dataType"])
-        hit = _FAST_CACHE.get(key)
-    except (KeyError, TypeError):
-        return Stamp.from_message_attributes(attrs)
-    if hit is not None:
-        return hit
-    stamp = Stamp.from_message_attributes(attrs)
-    if stamp is not None:
-        if len(_FAST_CACHE) >= _FAST_MAX:
-            _FAST_CACHE.clear()
-        _FAST_CACHE[key] = stamp
-    return stamp
 
 
 def _number(text: str) -> int | float | str:
