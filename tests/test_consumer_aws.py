@@ -522,3 +522,22 @@ def test_s3_via_eventbridge_to_sqs(aws: Emulator) -> None:
     assert seen.ids == ["via-eb"]
     assert seen.calls[0][1].key == "a+b c.json"
     assert report.response == {"batchItemFailures": []}
+
+
+def test_large_payload_object_gone_is_rejected_not_skipped(aws: Emulator) -> None:
+    """A pointer whose S3 object is missing is the message lost: rejected, reported."""
+    sqs = aws.client("sqs")
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket="large2")
+    url, arn = make_queue(sqs, "large-gone")
+    pub = vm.Publisher(PRODUCER, sqs=sqs, s3=s3, large_payload_bucket="large2")
+    pub.send(url, OrderV2(id="G" * 1_100_000, qty=1))
+    for obj in s3.list_objects_v2(Bucket="large2")["Contents"]:
+        s3.delete_object(Bucket="large2", Key=obj["Key"])
+    msgs = receive_all(sqs, url, 1)
+    consumer, seen = make_consumer(s3=s3)
+    report = consumer.process(lambda_sqs_event(msgs, arn), None)
+    assert [r.outcome for r in report.records] == ["rejected"]
+    assert isinstance(report.records[0].error, vm.StaleObjectError)
+    assert report.response == {"batchItemFailures": [{"itemIdentifier": msgs[0]["MessageId"]}]}
+    assert seen.calls == []

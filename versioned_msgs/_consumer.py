@@ -652,7 +652,9 @@ class Consumer:
                 if stamp is None:
                     stamp = inner
         except StaleObjectError as exc:
-            return RecordResult("skipped", mid, None, exc)
+            # A notification's object overwritten or deleted since: its successor has its own
+            # event. A large payload's object gone is the message lost: never skip that.
+            return RecordResult("skipped" if kind == OBJECT else "rejected", mid, None, exc)
         except VersionedMsgsError as exc:
             # malformed stamps, oversized objects: retrying cannot help
             return RecordResult("rejected", mid, None, exc)
