@@ -288,6 +288,7 @@ def test_filter_policy_recipes_deliver_what_the_guide_says(aws: Emulator, policy
     assert ids == expected
 
 
+# --8<-- [start:sqs]
 def test_sqs_handler_upgrades_old_versions_and_retries_newer_ones(
     aws: Emulator, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -314,6 +315,9 @@ def test_sqs_handler_upgrades_old_versions_and_retries_newer_ones(
         "order b: 200 USD (written as v2)",
         "order c: 300 GBP (written as v3)",
     ]
+
+
+# --8<-- [end:sqs]
 
 
 def test_sns_handler_reads_the_tenant_attribute(
