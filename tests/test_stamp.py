@@ -135,6 +135,9 @@ def test_repr_names_every_field() -> None:
             "got 'json'",
         ),
         ({"content_type": "a/" + "b" * 300}, "content_type", None),
+        ({"content_type": "applicatión/json"}, "content_type", None),
+        ({"content_type": "application/json\n; x=1"}, "content_type", None),
+        ({"content_type": "application/json\t;x=1"}, "content_type", None),
     ],
 )
 def test_construction_validates_every_field(

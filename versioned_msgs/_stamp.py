@@ -52,7 +52,9 @@ _VERSION_RE = re.compile(r"[1-9][0-9]{0,9}")
 # A producer is free text for people, but it travels in S3 metadata (ASCII) and in logs:
 # printable ASCII only, so a stamp can never smuggle control characters into either.
 _PRODUCER_RE = re.compile(r"[\x20-\x7e]{1,256}")
-_CONTENT_TYPE_RE = re.compile(r"[A-Za-z0-9][\w.+-]*/[\w.+-]+(\s*;[\x20-\x7e]*)?")
+# ASCII only: it becomes an HTTP header (S3 ContentType), where a newline or a non-ASCII
+# letter has no business.
+_CONTENT_TYPE_RE = re.compile(r"[A-Za-z0-9][\w.+-]*/[\w.+-]+( *;[\x20-\x7e]*)?", re.ASCII)
 
 
 def is_json(content_type: str) -> bool:
