@@ -43,5 +43,5 @@ def catalog_published(catalog: CatalogPublished, meta: vm.Meta) -> None:
     log.info("catalog %s with %d items", catalog.catalog_id, len(catalog.items))
 
 
-def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: object) -> Any:
     return consumer.handle_event(event, context)

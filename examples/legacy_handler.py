@@ -23,5 +23,5 @@ def order_created(order: OrderCreated, meta: vm.Meta) -> None:
     log.info("order %s (v%d)", order.order_id, meta.version)
 
 
-def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: object) -> Any:
     return consumer.handle_event(event, context)

@@ -38,7 +38,7 @@ def greet(msg: Greeting, meta: vm.Meta) -> None:
     print(f"{msg.text} [{msg.lang}] written as v{meta.version}")
 
 
-def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: object) -> Any:
     return consumer.handle_event(event, context)
 
 

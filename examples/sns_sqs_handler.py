@@ -30,5 +30,5 @@ def order_created(order: OrderCreated, meta: vm.Meta) -> None:
     log.info("order %s (v%d, upgraded from %s)", order.order_id, meta.version, meta.upgraded_from)
 
 
-def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: object) -> Any:
     return consumer.handle_event(event, context)

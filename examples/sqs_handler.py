@@ -32,5 +32,5 @@ def order_created(order: OrderCreated, meta: vm.Meta) -> None:
     )
 
 
-def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: object) -> Any:
     return consumer.handle_event(event, context)
