@@ -541,3 +541,23 @@ def test_large_payload_object_gone_is_rejected_not_skipped(aws: Emulator) -> Non
     assert isinstance(report.records[0].error, vm.StaleObjectError)
     assert report.response == {"batchItemFailures": [{"itemIdentifier": msgs[0]["MessageId"]}]}
     assert seen.calls == []
+
+
+def test_park_keeps_ten_attributes_without_the_reason(aws: Emulator) -> None:
+    """SQS allows 10 attributes: a message that has 10 is parked with them all, unchanged,
+    and without vmsg-parked-reason (which would make 11)."""
+    sqs = aws.client("sqs")
+    url, arn = make_queue(sqs, "full")
+    park_url, _ = make_queue(sqs, "full-park")
+    enc = PRODUCER.encode(OrderV4(id="x", quantity=1))
+    attrs: dict[str, Any] = {
+        f"a{i}": {"DataType": "String", "StringValue": str(i)} for i in range(8)
+    }
+    attrs.update(enc.stamp.to_message_attributes())
+    assert len(attrs) == 10
+    sqs.send_message(QueueUrl=url, MessageBody=enc.body.decode(), MessageAttributes=attrs)
+    consumer, _ = make_consumer(on_newer="park", park_queue_url=park_url, sqs=sqs)
+    report = consumer.process(lambda_sqs_event(receive_all(sqs, url, 1), arn), None)
+    assert [r.outcome for r in report.records] == ["parked"]
+    parked = receive_all(sqs, park_url, 1)[0]["MessageAttributes"]
+    assert set(parked) == set(attrs)
