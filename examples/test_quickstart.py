@@ -4,8 +4,7 @@ Run with `pytest`: the `aws` fixture comes with versioned_msgs (a moto server on
 emptied before each test); `versioned_msgs.testing` builds the events Lambda would send.
 """
 
-from __future__ import annotations
-
+# --8<-- [start:unit]
 import pytest
 
 from quickstart import Greeting, GreetingV1, lambda_handler, registry
@@ -13,7 +12,6 @@ from quickstart_publish import main
 from versioned_msgs.testing import Emulator, sqs_event
 
 
-# --8<-- [start:unit]
 def test_v1_greetings_are_upgraded(capsys: pytest.CaptureFixture[str]) -> None:
     event = sqs_event(registry.encode(GreetingV1(text="Hallo")), registry.encode(Greeting("Hi")))
     assert lambda_handler(event, None) == {"batchItemFailures": []}
