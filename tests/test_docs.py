@@ -82,3 +82,36 @@ def test_readme_example_is_the_tested_example() -> None:
     assert blocks[0].strip("\n") == section.strip("\n")
     code_lines = [line for line in section.splitlines() if line.strip()]
     assert len(code_lines) <= 16, f"the README example grew to {len(code_lines)} lines"
+
+
+def _section(path: Path, name: str) -> str:
+    """The lines between `--8<-- [start:name]` and `[end:name]`, other markers removed."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    start = lines.index(f"# --8<-- [start:{name}]")
+    end = lines.index(f"# --8<-- [end:{name}]")
+    return "\n".join(line for line in lines[start + 1 : end] if "--8<-- [" not in line) + "\n"
+
+
+def test_quick_start_files_run_as_shown_in_an_empty_folder(tmp_path: Path) -> None:
+    """The quick start's three files, assembled from exactly the shown sections, pass pytest."""
+    examples = ROOT / "examples"
+    page = (DOCS / "quickstart.md").read_text(encoding="utf-8")
+    shown = re.findall(r'--8<-- "examples/(quickstart\.py|test_quickstart\.py)(?::(\w+))?"', page)
+    files: dict[str, str] = {}
+    for name, section in shown:
+        text = _section(examples / name, section) if section else (examples / name).read_text()
+        files[name] = files.get(name, "") + ("\n\n" if name in files else "") + text
+    files["quickstart_publish.py"] = (examples / "quickstart_publish.py").read_text()
+    assert sorted(files) == ["quickstart.py", "quickstart_publish.py", "test_quickstart.py"]
+    for name, text in files.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_quickstart.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "2 passed" in proc.stdout
