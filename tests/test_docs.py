@@ -115,3 +115,15 @@ def test_quick_start_files_run_as_shown_in_an_empty_folder(tmp_path: Path) -> No
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "2 passed" in proc.stdout
+
+
+def test_every_public_name_has_a_reference_entry() -> None:
+    """Each name in `versioned_msgs.__all__` is documented once, on the API or errors page."""
+    import versioned_msgs
+
+    text = "\n".join(
+        (DOCS / "reference" / page).read_text(encoding="utf-8") for page in ("api.md", "errors.md")
+    )
+    entries = re.findall(r"^::: versioned_msgs\.(\w+)\s*$", text, re.MULTILINE)
+    public = [name for name in versioned_msgs.__all__ if name != "__version__"]
+    assert sorted(n for n in entries if n in public) == sorted(public)
