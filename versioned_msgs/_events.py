@@ -427,7 +427,8 @@ def _inner(body: bytes | str, attrs: Mapping[str, Any] | None, base: Record) -> 
 def _try_json(body: bytes | str) -> Any:
     try:
         return msgspec.json.decode(body)
-    except (msgspec.DecodeError, UnicodeDecodeError):
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        # RecursionError: JSON nested deeper than msgspec follows (~1000 levels)
         return None
 
 
@@ -526,7 +527,7 @@ def plain_attributes(attrs: Mapping[str, Any] | None) -> dict[str, Any]:
         elif dtype == "String.Array":
             try:
                 out[name] = msgspec.json.decode(sval)
-            except msgspec.DecodeError:
+            except (msgspec.DecodeError, RecursionError):
                 out[name] = sval
         else:
             out[name] = sval

@@ -609,8 +609,10 @@ class Registry:
                     )
         except VersionedMsgsError:
             raise
-        except DecodeErrors as exc:
-            if isinstance(exc, msgspec.DecodeError) and not isinstance(
+        except (*DecodeErrors, RecursionError) as exc:
+            if isinstance(exc, RecursionError):  # msgspec follows ~1000 levels of nesting
+                problem = f"the payload is nested too deeply to decode ({exc})"
+            elif isinstance(exc, msgspec.DecodeError) and not isinstance(
                 exc, msgspec.ValidationError
             ):
                 problem = f"the payload is not valid JSON ({exc})"

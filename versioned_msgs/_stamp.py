@@ -448,7 +448,7 @@ def unembed(body: bytes | bytearray | memoryview) -> tuple[Stamp | None, bytes]:
     where = "embedded envelope"
     try:
         env = _envelope_decoder.decode(body)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, RecursionError) as exc:  # RecursionError: nested too deep
         raise StampError(
             f"{where}: expected a JSON object with vmsg and data members, got invalid JSON ({exc})",
             field="vmsg",
