@@ -220,7 +220,15 @@ class Stamp(msgspec.Struct, frozen=True, gc=False, kw_only=True):
         # equal to those of the previous stamp read (the common case in a batch) return that
         # stamp after one C-level comparison; otherwise shape and DataType are checked and
         # the values key a cache, so each distinct stamp is parsed once.
-        get = attrs.get
+        try:
+            get = attrs.get
+        except AttributeError:  # attributes of an untrusted event: a list, a string...
+            raise StampError(
+                "message attributes: expected an object of attribute names to values, got "
+                f"{type(attrs).__name__}",
+                field=None,
+                value=attrs,
+            ) from None
         entries = (
             get(ATTR_TYPE),
             get(ATTR_VERSION),
