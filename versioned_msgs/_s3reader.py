@@ -69,8 +69,9 @@ class S3Reader:
     ) -> S3Object:
         """GetObject with ``IfMatch`` = ``etag`` and/or ``VersionId`` = ``version_id``.
 
-        Raises :class:`StaleObjectError` when the object was overwritten (412) or deleted
-        (404), and :class:`LimitExceededError` when it is larger than ``max_bytes``.
+        A HeadObject with the same conditions comes first, so an object larger than
+        ``max_bytes`` is refused (:class:`LimitExceededError`) before any download. Raises
+        :class:`StaleObjectError` when the object was overwritten (412) or deleted (404).
         """
         from botocore.exceptions import ClientError
 
@@ -81,6 +82,16 @@ class S3Reader:
             kwargs["VersionId"] = version_id
         where = f"s3://{bucket}/{key}"
         try:
+            head = self.s3.head_object(**kwargs)
+            size = head.get("ContentLength")
+            if isinstance(size, int) and size > self.max_bytes:
+                raise LimitExceededError(
+                    f"{where}: object of {size} bytes is larger than max_bytes "
+                    f"({self.max_bytes}); not downloaded",
+                    limit="max_bytes",
+                    allowed=self.max_bytes,
+                    actual=size,
+                )
             resp = self.s3.get_object(**kwargs)
         except ClientError as exc:
             err = exc.response.get("Error", {})
