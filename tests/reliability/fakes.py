@@ -21,8 +21,9 @@ def client_error(operation: str, code: str, status: int, message: str = "") -> C
 
 
 class FakeS3:
-    """``get_object`` serving ``objects`` (key -> (body, metadata)); other keys answer with
-    ``missing``: ``"404"``, ``"412"``, ``"500"`` or ``"timeout"``. Every call is recorded."""
+    """``head_object``/``get_object`` serving ``objects`` (key -> (body, metadata)); other
+    keys answer with ``missing``: ``"404"``, ``"412"``, ``"500"`` or ``"timeout"``. Every
+    call is recorded."""
 
     def __init__(
         self, objects: dict[str, tuple[bytes, dict[str, str]]] | None = None, missing: str = "404"
@@ -30,6 +31,11 @@ class FakeS3:
         self.objects = objects or {}
         self.missing = missing
         self.calls: list[dict[str, Any]] = []
+
+    def head_object(self, **kwargs: Any) -> dict[str, Any]:
+        out = self.get_object(**kwargs)
+        del out["Body"]
+        return out
 
     def get_object(self, **kwargs: Any) -> dict[str, Any]:
         self.calls.append(kwargs)

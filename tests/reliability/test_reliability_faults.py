@@ -1,0 +1,324 @@
+"""Fault injection against the moto server: each fault ends handled, retried, reported or
+parked, never silently dropped.
+
+Faults come from botocore event hooks on real clients (``faults.py``): throttled and
+rejected batch entries, whole batch calls failing, S3 ``412``/``404``/timeouts during reads,
+a failing park queue, and handlers that raise (standard and FIFO queues).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+import pytest
+from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
+from faults import EntryFaults, Faults
+from reliability_models import (
+    SOAK,
+    OrderV1,
+    OrderV2,
+    RefundV1,
+    future_registry,
+    new_registry,
+)
+
+import versioned_msgs as vm
+from versioned_msgs.testing import Emulator, lambda_sqs_event, s3_event
+
+ROUNDS = 10 if SOAK else 1
+
+
+def make_queue(sqs: Any, name: str, **attributes: str) -> tuple[str, str]:
+    url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    return url, arn
+
+
+def receive_all(sqs: Any, url: str) -> list[dict[str, Any]]:
+    """Every visible message (received, not deleted)."""
+    out: list[dict[str, Any]] = []
+    while True:
+        msgs = sqs.receive_message(
+            QueueUrl=url,
+            MaxNumberOfMessages=10,
+            MessageAttributeNames=["All"],
+            MessageSystemAttributeNames=["All"],
+            VisibilityTimeout=30,
+        ).get("Messages", [])
+        if not msgs:
+            return out
+        out.extend(msgs)
+
+
+def lambda_turn(sqs: Any, url: str, arn: str, consumer: vm.Consumer) -> vm.Report | None:
+    """What Lambda's SQS poller does once: receive, invoke, delete the successes, and make
+    the failures visible again (as the visibility timeout would, without the wait)."""
+    msgs = sqs.receive_message(
+        QueueUrl=url,
+        MaxNumberOfMessages=10,
+        MessageAttributeNames=["All"],
+        MessageSystemAttributeNames=["All"],
+        VisibilityTimeout=30,
+    ).get("Messages", [])
+    if not msgs:
+        return None
+    report = consumer.process(lambda_sqs_event(msgs, arn), None)
+    failed = {i["itemIdentifier"] for i in report.response["batchItemFailures"]}  # type: ignore[index]
+    for m in msgs:
+        if m["MessageId"] in failed:
+            sqs.change_message_visibility(
+                QueueUrl=url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0
+            )
+        else:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    return report
+
+
+def uid(body: str) -> str:
+    return str(json.loads(body)["id"])
+
+
+# ---- publishing ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("round_", range(ROUNDS))
+def test_throttled_and_rejected_batch_entries_are_retried_then_reported(
+    aws: Emulator, round_: int
+) -> None:
+    """SendMessageBatch answers some entries with failures: throttled ones (transient) are
+    retried and arrive once; a throttled-every-time entry and a sender-fault entry are
+    reported in BatchResult.failed with their code, attempts and retryable flag; every
+    message is either in the queue exactly once or in ``failed``."""
+    sqs = aws.client("sqs")
+    url, _ = make_queue(sqs, f"batch-{round_}")
+    n = 35
+
+    def decide(entry: dict[str, Any], attempt: int) -> tuple[str, bool] | None:
+        i = int(uid(entry["MessageBody"])[1:])
+        if i == 7:
+            return ("InvalidParameterValue", True)  # the entry itself is at fault
+        if i == 11:
+            return ("RequestThrottled", False)  # throttled on every attempt
+        if i % 4 == 0 and attempt == 1:
+            return ("RequestThrottled", False)  # throttled once
+        if i % 9 == 0 and attempt <= 2:
+            return ("InternalError", False)  # twice
+        return None
+
+    faults = EntryFaults(sqs, "SendMessageBatch", decide)
+    pub = vm.Publisher(new_registry(), sqs=sqs, backoff=0, max_attempts=3)
+    result = pub.send_batch(url, [OrderV2(id=f"m{i}", qty=i) for i in range(n)])
+
+    assert [(f.index, f.code, f.retryable, f.attempts) for f in result.failed] == [
+        (7, "InvalidParameterValue", False, 1),
+        (11, "RequestThrottled", True, 3),
+    ]
+    assert [s.index for s in result.succeeded] == [i for i in range(n) if i not in (7, 11)]
+    arrived = Counter(uid(m["Body"]) for m in receive_all(sqs, url))
+    assert arrived == Counter(f"m{i}" for i in range(n) if i not in (7, 11))  # each once
+    assert len(faults.failed) > 2  # the transient failures really happened
+
+
+def test_a_failing_batch_call_fails_its_entries_and_the_rest_go_out(aws: Emulator) -> None:
+    """A whole SendMessageBatch call failing (a 500 after botocore's retries, a read timeout,
+    no connection) fails exactly that chunk's entries, with the error's code; the other
+    chunks are sent."""
+    sqs = aws.client("sqs")
+    url, _ = make_queue(sqs, "batch-calls")
+    faults = Faults(sqs)
+    seen = Counter[str]()
+
+    def decide(params: dict[str, Any]) -> Any:
+        seen["call"] += 1
+        call = seen["call"]
+        if call == 2:
+            return (500, "InternalError")
+        if call == 3:
+            return ReadTimeoutError(endpoint_url=url)
+        if call == 4:
+            return EndpointConnectionError(endpoint_url=url)
+        return None
+
+    faults.on("SendMessageBatch", decide)
+    pub = vm.Publisher(new_registry(), sqs=sqs, backoff=0)
+    result = pub.send_batch(url, [OrderV2(id=f"m{i}", qty=i) for i in range(50)])
+    codes = {f.index: f.code for f in result.failed}
+    assert codes == {
+        **{i: "InternalError" for i in range(10, 20)},
+        **{i: "ReadTimeoutError" for i in range(20, 30)},
+        **{i: "EndpointConnectionError" for i in range(30, 40)},
+    }
+    sent = sorted(int(uid(m["Body"])[1:]) for m in receive_all(sqs, url))
+    assert sent == [*range(10), *range(40, 50)]
+    assert sorted(s.index for s in result.succeeded) == sent
+
+
+# ---- S3 reads ----------------------------------------------------------------------------
+
+
+def test_s3_read_faults_end_skipped_retried_or_handled(aws: Emulator) -> None:
+    """S3 notifications whose GetObject answers 412 (overwritten since) or 404 (deleted) are
+    skipped; a read timeout fails the record so Lambda retries the event; on that retry
+    (the fault gone) it is handled, once. Nothing else is handled twice."""
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket="bkt")
+    pub = vm.Publisher(new_registry(), s3=s3)
+    etags = {}
+    for key in ("ok", "stale", "gone", "slow", "flaky"):
+        etags[key] = pub.put_object("bkt", key, OrderV2(id=key, qty=1))["ETag"]
+    faults = Faults(s3)
+    tries = Counter[str]()
+
+    def decide(params: dict[str, Any]) -> Any:
+        key = params["Key"]
+        tries[key] += 1
+        if key == "stale":
+            return (412, "PreconditionFailed")
+        if key == "gone":
+            return (404, "NoSuchKey")
+        if key == "slow" or (key == "flaky" and tries[key] == 1):
+            return ReadTimeoutError(endpoint_url="https://s3.invalid/")
+        return None
+
+    faults.on("GetObject", decide)
+    handled: list[str] = []
+    consumer = vm.Consumer(new_registry(), s3=s3)
+    consumer.handler(OrderV2)(lambda msg, meta: handled.append(msg.id))
+
+    outcomes: dict[str, list[str]] = {}
+    for _ in range(3):  # Lambda retries a failed async event twice
+        for key in etags:
+            if outcomes.get(key, ["failed"])[-1] != "failed":
+                continue
+            event = s3_event("bkt", key, etag=etags[key])
+            report = consumer.process(event, None)
+            outcomes.setdefault(key, []).append(report.records[0].outcome)
+    assert outcomes == {
+        "ok": ["handled"],
+        "stale": ["skipped"],
+        "gone": ["skipped"],
+        "slow": ["failed", "failed", "failed"],  # -> the on-failure destination
+        "flaky": ["failed", "handled"],
+    }
+    assert sorted(handled) == ["flaky", "ok"]
+    # as a Lambda handler, the failure raises (after the other records) so Lambda retries
+    with pytest.raises(vm.RecordsFailedError, match="s3://bkt/slow failed"):
+        consumer.handle_event(s3_event("bkt", "slow", etag=etags["slow"]), None)
+
+
+def test_s3_read_faults_through_sqs_are_reported_per_record(aws: Emulator) -> None:
+    """S3 notifications delivered through SQS: a timed-out read is named in
+    batchItemFailures, redelivered and then handled; the stale one is skipped (deleted)."""
+    s3 = aws.client("s3")
+    sqs = aws.client("sqs")
+    s3.create_bucket(Bucket="bkt")
+    url, arn = make_queue(sqs, "s3-events")
+    pub = vm.Publisher(new_registry(), s3=s3)
+    for key in ("ok", "stale", "flaky"):
+        etag = pub.put_object("bkt", key, OrderV2(id=key, qty=1))["ETag"]
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps(s3_event("bkt", key, etag=etag)))
+    faults = Faults(s3)
+    tries = Counter[str]()
+
+    def decide(params: dict[str, Any]) -> Any:
+        tries[params["Key"]] += 1
+        if params["Key"] == "stale":
+            return (412, "PreconditionFailed")
+        if params["Key"] == "flaky" and tries["flaky"] == 1:
+            return ReadTimeoutError(endpoint_url="https://s3.invalid/")
+        return None
+
+    faults.on("GetObject", decide)
+    handled: list[str] = []
+    consumer = vm.Consumer(new_registry(), s3=s3)
+    consumer.handler(OrderV2)(lambda msg, meta: handled.append(msg.id))
+    outcomes = []
+    while (report := lambda_turn(sqs, url, arn, consumer)) is not None:
+        outcomes.extend(r.outcome for r in report.records)
+    assert sorted(outcomes) == ["failed", "handled", "handled", "skipped"]
+    assert sorted(handled) == ["flaky", "ok"]
+    assert receive_all(sqs, url) == []
+
+
+# ---- parking and handlers ------------------------------------------------------------------
+
+
+def test_a_failing_park_queue_fails_the_record_until_parking_works(aws: Emulator) -> None:
+    """While SendMessage to the park queue fails (500, then no connection), the unknown
+    message is reported as failed and stays in the source queue; once the park queue
+    answers, it is parked exactly once with its reason, and the queue is empty."""
+    sqs = aws.client("sqs")
+    url, arn = make_queue(sqs, "work")
+    park, _ = make_queue(sqs, "parked")
+    future = vm.Publisher(future_registry(), sqs=sqs)
+    future.send(url, RefundV1(id="r1", cents=5))
+    vm.Publisher(new_registry(), sqs=sqs).send(url, OrderV2(id="o1", qty=1))
+    faults = Faults(sqs)
+    verdicts: list[Any] = [(500, "InternalError"), EndpointConnectionError(endpoint_url=park)]
+    faults.on("SendMessage", lambda params: verdicts.pop(0) if verdicts else None)
+    handled: list[str] = []
+    consumer = vm.Consumer(new_registry(), on_unknown="park", sqs=sqs, park_queue_url=park)
+    consumer.handler(OrderV2)(lambda msg, meta: handled.append(msg.id))
+
+    by_id: dict[str, list[str]] = {}
+    while (report := lambda_turn(sqs, url, arn, consumer)) is not None:
+        for r in report.records:
+            body = r.meta.record["body"] if r.meta else None
+            by_id.setdefault(uid(body) if body else "r1", []).append(r.outcome)
+    assert by_id == {"o1": ["handled"], "r1": ["failed", "failed", "parked"]}
+    assert handled == ["o1"]
+    parked = receive_all(sqs, park)
+    assert [uid(m["Body"]) for m in parked] == ["r1"]
+    reason = parked[0]["MessageAttributes"]["vmsg-parked-reason"]["StringValue"]
+    assert reason.startswith("unknown: ")
+    assert "refund.issued" in reason
+    assert receive_all(sqs, url) == []
+
+
+@pytest.mark.parametrize("fifo", [False, True], ids=["standard", "fifo"])
+def test_handler_exceptions_are_retried_until_handled_once_in_order(
+    aws: Emulator, fifo: bool
+) -> None:
+    """Handlers that raise (some once, one three times) get their records named in
+    batchItemFailures and redelivered; in the end each message is handled exactly once,
+    and on a FIFO queue each group's messages are handled in the order they were sent."""
+    sqs = aws.client("sqs")
+    name, attrs = ("orders.fifo", {"FifoQueue": "true"}) if fifo else ("orders", {})
+    url, arn = make_queue(sqs, name, **attrs)
+    pub = vm.Publisher(new_registry(), sqs=sqs, backoff=0)
+    msgs = [OrderV1(id=f"g{i % 3}-{i:02d}", qty=i) for i in range(30)]
+    result = pub.send_batch(
+        url,
+        msgs,
+        group_id=(lambda m: m.id[:2]) if fifo else None,
+        dedup_id=(lambda m: m.id) if fifo else None,
+    )
+    assert result.ok
+    fails = Counter({"g0-03": 1, "g1-10": 3, "g2-20": 1, "g0-27": 2})
+    handled: list[str] = []
+
+    def handle(msg: OrderV2, meta: vm.Meta) -> None:
+        if fails[msg.id] > 0:
+            fails[msg.id] -= 1
+            raise RuntimeError(f"downstream refused {msg.id}")
+        assert meta.upgraded_from == 1
+        handled.append(msg.id)
+
+    consumer = vm.Consumer(new_registry())
+    consumer.handler(OrderV2)(handle)
+    outcomes = Counter[str]()
+    while (report := lambda_turn(sqs, url, arn, consumer)) is not None:
+        outcomes.update(r.outcome for r in report.records)
+    assert sorted(handled) == sorted(m.id for m in msgs)  # each exactly once
+    assert outcomes["failed"] == 7
+    assert outcomes["upgraded"] == 30
+    if fifo:
+        for g in ("g0", "g1", "g2"):
+            mine = [h for h in handled if h.startswith(g)]
+            assert mine == sorted(mine)
+        assert outcomes["retried"] > 0  # later records of a failed group held back
+    assert receive_all(sqs, url) == []
