@@ -634,3 +634,170 @@ def test_pydantic_models_work_the_same() -> None:
     )
     assert outcomes(consumer.process(event, None)) == ["upgraded", "handled", "tolerated"]
     assert got == [P2(id="a", qty=1), P2(id="b", qty=2), P2(id="c", qty=3)]
+
+
+# ---- the SQS fast paths give the general path's results ----
+
+
+def _uniform(n: int = 4, **options: Any) -> dict[str, Any]:
+    """A standard queue's batch of v2 orders m0..m{n-1}, equal attributes throughout."""
+    return sqs_event(*(v2(f"m{i}", i) for i in range(n)), attributes={"tenant": "acme"}, **options)
+
+
+def _alone(consumer: vm.Consumer, rec: dict[str, Any]) -> vm.RecordResult:
+    """The result of a record processed in an event of its own."""
+    return consumer.process({"Records": [rec]}, None).records[0]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"vmsg-version": {"dataType": "String", "stringValue": "2"}},
+        {"vmsg-version": {"dataType": "Number", "stringValue": "02"}},
+        {"vmsg-version": {"dataType": "Number", "stringValue": "1"}},
+        {"vmsg-type": {"dataType": "Number", "stringValue": "order.created"}},
+        {"vmsg-type": {"dataType": "String", "stringValue": "invoice.paid"}},
+        {"vmsg-producer": {"dataType": "Number", "stringValue": "7"}},
+        {"vmsg-readable-by": {"dataType": "Number", "stringValue": "5"}},
+        {"vmsg-content-type": {"dataType": "String", "stringValue": "text/plain"}},
+        {"vmsg-version": None},
+        {"vmsg-type": None},
+        {"tenant": {"dataType": "Number", "stringValue": "12"}},
+    ],
+)
+def test_a_record_differing_from_its_batch_is_read_on_its_own(change: dict[str, Any]) -> None:
+    """One record whose attributes differ from the rest of an otherwise uniform batch (a stamp
+    attribute's value or DataType, one added or missing) never reuses the others' stamp: its
+    result is the one it gets alone, and its neighbours are handled."""
+    consumer, _ = make()
+    event = _uniform()
+    odd = event["Records"][2]
+    for name, attr in change.items():
+        if attr is None:
+            del odd["messageAttributes"][name]
+        else:
+            odd["messageAttributes"][name] = {
+                "stringListValues": [],
+                "binaryListValues": [],
+                **attr,
+            }
+    report = consumer.process(event, None)
+    alone = _alone(make()[0], odd)
+    got = report.records[2]
+    assert (got.outcome, type(got.error), got.message_id) == (
+        alone.outcome,
+        type(alone.error),
+        alone.message_id,
+    )
+    assert [r.outcome for i, r in enumerate(report.records) if i != 2] == ["handled"] * 3
+    assert failed_ids(report) == ([] if alone.ok else [odd["messageId"]])
+    if "tenant" in change:
+        assert got.meta is not None
+        assert got.meta.attributes == {"tenant": 12}
+
+
+def test_a_stamp_error_in_an_otherwise_uniform_batch_is_rejected() -> None:
+    """A malformed vmsg-version DataType in one record: rejected with a StampError."""
+    consumer, _ = make()
+    event = _uniform()
+    event["Records"][1]["messageAttributes"]["vmsg-version"]["dataType"] = "String"
+    report = consumer.process(event, None)
+    assert outcomes(report) == ["handled", "rejected", "handled", "handled"]
+    assert isinstance(report.records[1].error, vm.StampError)
+    assert failed_ids(report) == [event["Records"][1]["messageId"]]
+
+
+def test_uniform_batch_decode_and_handler_failures_stay_with_their_records() -> None:
+    """In a uniform batch a body not fitting the model is rejected and a handler's exception
+    fails its record; every other record is handled, in order."""
+    consumer = vm.Consumer(consumer_registry())
+    seen = Seen(fail_ids=("m3",))
+    consumer.handler(OrderV2)(seen)
+    event = _uniform(5)
+    event["Records"][1]["body"] = '{"id":"m1","qty":"one"}'
+    report = consumer.process(event, None)
+    assert outcomes(report) == ["handled", "rejected", "handled", "failed", "handled"]
+    assert isinstance(report.records[1].error, vm.PayloadError)
+    assert isinstance(report.records[3].error, RuntimeError)
+    assert failed_ids(report) == [event["Records"][i]["messageId"] for i in (1, 3)]
+    assert seen.ids == ["m0", "m2", "m3", "m4"]
+
+
+def test_uniform_batch_envelope_and_unusual_bodies_take_the_general_path() -> None:
+    """An embedded-envelope body, a body whose first key sorts after 'vmsg' and one with
+    leading whitespace, among plain ones: each read as the general path reads it."""
+    consumer, seen = make()
+    event = _uniform(4)
+    recs = event["Records"]
+    recs[1]["body"] = v2("m1", 1).embedded().decode()
+    recs[2]["body"] = '{"zz":0,"id":"m2","qty":2}'
+    recs[3]["body"] = ' {"id":"m3","qty":3}'
+    report = consumer.process(event, None)
+    assert outcomes(report) == ["handled"] * 4
+    assert seen.ids == ["m0", "m1", "m2", "m3"]
+
+
+def test_uniform_batch_with_bodies_sorting_after_vmsg() -> None:
+    """Bodies whose first key sorts after 'vmsg' are plain payloads too."""
+    consumer, seen = make()
+    event = _uniform(3)
+    for i, rec in enumerate(event["Records"]):
+        rec["body"] = f'{{"zz":{i},"id":"m{i}","qty":{i}}}'
+    assert outcomes(consumer.process(event, None)) == ["handled"] * 3
+    assert seen.ids == ["m0", "m1", "m2"]
+
+
+def test_standard_queue_group_ids_reach_meta() -> None:
+    """A standard (fair) queue's MessageGroupId is the Meta's group_id; nothing stops."""
+    consumer = vm.Consumer(consumer_registry())
+    seen = Seen(fail_ids=("m0",))
+    consumer.handler(OrderV2)(seen)
+    event = _uniform(3, group_id="tenant-1", queue_arn="arn:aws:sqs:eu-west-1:1:orders")
+    for rec in event["Records"]:
+        del rec["attributes"]["SequenceNumber"]
+    report = consumer.process(event, None)
+    assert outcomes(report) == ["failed", "handled", "handled"]
+    assert [meta.group_id for _, meta in seen.calls] == ["tenant-1"] * 3
+
+
+def test_outcomes_follow_each_record_across_stamps() -> None:
+    """Records at different versions, interleaved: each has its own outcome and meta."""
+    consumer, seen = make()
+    report = consumer.process(sqs_event(v2("a"), v2("b"), v1("c"), v1("d"), v2("e")), None)
+    assert outcomes(report) == ["handled", "handled", "upgraded", "upgraded", "handled"]
+    assert [r.meta.upgraded_from if r.meta else 0 for r in report.records] == [
+        None,
+        None,
+        1,
+        1,
+        None,
+    ]
+    assert [r.meta for r in report.records] == [meta for _, meta in seen.calls]
+
+
+def test_uniform_batch_of_older_versions_is_upgraded() -> None:
+    """A whole batch at an older version: every record upgraded, each its own meta."""
+    consumer, seen = make()
+    report = consumer.process(sqs_event(*(v1(f"m{i}") for i in range(3))), None)
+    assert outcomes(report) == ["upgraded"] * 3
+    assert [r.meta.message_id if r.meta else None for r in report.records] == [
+        meta.message_id for _, meta in seen.calls
+    ]
+    assert len({id(meta.attributes) for _, meta in seen.calls}) == 3
+
+
+def test_report_is_an_immutable_value() -> None:
+    """A Report compares by value, copies, has a readable repr and refuses changes."""
+    consumer, _ = make()
+    report = consumer.process(_uniform(3), None)
+    assert report.records is report.records
+    same = vm.Report(list(report.records), report.response, report.source)
+    assert same == report
+    assert copy.copy(report) == report
+    assert report != vm.Report(report.records[:1], report.response, report.source)
+    assert repr(report).startswith("Report(records=[RecordResult(outcome='handled'")
+    assert repr(report).endswith("response={'batchItemFailures': []}, source='sqs')")
+    with pytest.raises(AttributeError):
+        report.source = "sns"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        hash(report)

@@ -13,6 +13,8 @@ goes through the general path, which gives the same results.
 from __future__ import annotations
 
 import functools
+import itertools
+import operator
 from collections.abc import Callable
 from typing import Any, Generic, Literal, TypeVar
 
@@ -119,14 +121,70 @@ class RecordResult(msgspec.Struct, frozen=True):
         return self.outcome not in FAILED_OUTCOMES
 
 
-class Report(msgspec.Struct, frozen=True):
+class Report:
     """The results of one invocation: one :class:`RecordResult` per record in event order,
     the ``response`` Lambda expects (``{"batchItemFailures": [...]}`` for SQS and Kinesis,
-    None for async sources) and the ``source`` that invoked the function."""
+    None for async sources) and the ``source`` that invoked the function. Immutable.
 
-    records: list[RecordResult]
+    ``records`` is built on first access: a Lambda handler that only returns ``response``
+    never pays for one result object per record.
+    """
+
+    __slots__ = ("_items", "_records", "_runs", "response", "source")
+
+    _items: list[Any] | None
+    _records: list[RecordResult] | None
+    _runs: list[tuple[int, str]] | None
     response: dict[str, Any] | None
     source: str
+
+    def __init__(
+        self, records: list[RecordResult], response: dict[str, Any] | None, source: str
+    ) -> None:
+        self._fill(records, None, None, response, source)
+
+    def _fill(
+        self,
+        records: list[RecordResult] | None,
+        items: list[Any] | None,
+        runs: list[tuple[int, str]] | None,
+        response: dict[str, Any] | None,
+        source: str,
+    ) -> None:
+        _set = object.__setattr__
+        _set(self, "_records", records)
+        _set(self, "_items", items)
+        _set(self, "_runs", runs)
+        _set(self, "response", response)
+        _set(self, "source", source)
+
+    @classmethod
+    def _compact(
+        cls,
+        items: list[Any],
+        runs: list[tuple[int, str]],
+        response: dict[str, Any] | None,
+        source: str,
+    ) -> Report:
+        """A report whose ``items`` are RecordResults or, for records the fast path handled,
+        their Meta alone; ``runs`` gives those records' outcome: ``(index, outcome)`` holds
+        from ``items[index]`` on until the next run."""
+        self = cls.__new__(cls)
+        if runs:
+            self._fill(None, items, runs, response, source)
+        else:
+            self._fill(items, None, None, response, source)
+        return self
+
+    @property
+    def records(self) -> list[RecordResult]:
+        """One :class:`RecordResult` per record, in event order."""
+        records = self._records
+        if records is None:
+            records = _materialise(self._items, self._runs)
+            object.__setattr__(self, "_records", records)
+            object.__setattr__(self, "_items", None)
+        return records
 
     @property
     def failures(self) -> list[RecordResult]:
@@ -141,6 +199,48 @@ class Report(msgspec.Struct, frozen=True):
             k = (NO_TYPE, 0, r.outcome) if m is None else (m.type, m.version, r.outcome)
             out[k] = out.get(k, 0) + 1
         return out
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Report is immutable: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Report is immutable: cannot delete {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Report):
+            return NotImplemented
+        return (self.records, self.response, self.source) == (
+            other.records,
+            other.response,
+            other.source,
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (
+            f"Report(records={self.records!r}, response={self.response!r}, source={self.source!r})"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Report, (self.records, self.response, self.source))
+
+
+def _materialise(items: Any, runs: Any) -> list[RecordResult]:
+    """The RecordResults of a compact report (see :meth:`Report._compact`)."""
+    out: list[RecordResult] = []
+    append = out.append
+    ends = [start for start, _ in runs[1:]] + [len(items)]
+    if runs[0][0]:  # general-path results before the first fast-path record
+        out.extend(items[: runs[0][0]])
+    for (start, outcome), end in zip(runs, ends, strict=True):
+        for i in range(start, end):
+            item = items[i]
+            if type(item) is Meta:
+                append(RecordResult(outcome, item.message_id, item, None))
+            else:
+                append(item)
+    return out
 
 
 class _NotProcessed(VersionedMsgsError):
@@ -168,6 +268,30 @@ class _Fast:
 
 
 _MISSING: Any = object()
+_GET_ATTRS = operator.itemgetter("messageAttributes")
+_GET_BODY = operator.itemgetter("body")
+_GET_MID = operator.itemgetter("messageId")
+_GET_SYSTEM = operator.itemgetter("attributes")
+_GROUP = "MessageGroupId"
+_contains = operator.contains
+_repeat = itertools.repeat
+_NEVER: Any = object()  # equal to no attributes
+_NO_ID: dict[str, Any] = {}  # the response when a failure has no identifier (see process)
+_NO_META = Meta(type="-", version=1)
+
+
+class _Unusual(Exception):
+    """A record the SQS fast path leaves to the general path."""
+
+
+def _no_fast(body: Any) -> Any:
+    raise _Unusual
+
+
+def _no_handler(msg: Any, meta: Meta) -> None:  # pragma: no cover - never reached
+    raise AssertionError("the fast path ran without an entry")
+
+
 _FAST_MAX = 4096
 _OPTIONAL_ATTRS = (ATTR_PRODUCER, ATTR_READABLE_BY, ATTR_CONTENT_TYPE)
 
@@ -405,16 +529,20 @@ class Consumer:
         Raises :class:`EventShapeError` for an event of no known shape.
         """
         trigger, raw = event_records(event)
-        results: list[RecordResult] = []
-        append = results.append
+        runs: list[tuple[int, str]] = []
         if trigger == SQS:
-            self._process_sqs(raw, results)
+            items, runs, results = self._process_sqs(raw)
         else:
+            items = results = []
+            append = results.append
             stopped: set[str] = set()
             for rec in raw:
                 for r in expand(trigger, rec):
                     append(self._guarded(r, stopped))
-        report = Report(results, self._response(trigger, results), trigger)
+        report = Report._compact(items, runs, self._response(trigger, results), trigger)
+        if report.response is _NO_ID:
+            # A failure without an identifier cannot be reported alone: fail the batch.
+            raise RecordsFailedError(Report._compact(items, runs, None, trigger))
         if self.metrics is not None:
             try:
                 self.metrics.emit(report.counts())
@@ -439,6 +567,8 @@ class Consumer:
     __call__ = handle_event
 
     def _response(self, trigger: str, results: list[RecordResult]) -> dict[str, Any] | None:
+        """The Lambda response from the results that may have failed, in event order
+        (``_NO_ID`` when a failure has no identifier to report it by)."""
         if trigger in _ASYNC:
             return None
         items: list[dict[str, str]] = []
@@ -447,8 +577,7 @@ class Consumer:
             if r.outcome in FAILED_OUTCOMES:
                 mid = r.message_id
                 if mid is None:
-                    # Without an identifier the failure cannot be reported alone: fail the batch.
-                    raise RecordsFailedError(Report(results, None, trigger))
+                    return _NO_ID
                 if mid not in seen:
                     seen.add(mid)
                     items.append({"itemIdentifier": mid})
@@ -481,75 +610,153 @@ class Consumer:
         self._fast[key] = entry
         return entry
 
-    def _process_sqs(self, raw: list[Any], results: list[RecordResult]) -> None:
+    def _process_sqs(
+        self, raw: list[Any]
+    ) -> tuple[list[Any], list[tuple[int, str]], list[RecordResult]]:
         """SQS: the fast path for stamped compact-JSON records, the general path otherwise.
 
-        The fast path keys a per-consumer table on the stamp attributes' raw values, so the
-        stamp is parsed and routed once per distinct stamp; anything unusual (no stamp, an
-        envelope or pointer body, a decode error, a stopped FIFO group) takes the general
-        path, which gives the same results.
+        Returns the items of a compact :class:`Report` (a Meta per record the fast path
+        handled, a RecordResult per other record), their outcome runs, and the RecordResults
+        alone (the only ones that can have failed).
+
+        Records of a batch mostly carry the same attributes, so each record's
+        ``messageAttributes`` is compared with a snapshot of the last distinct ones in one
+        C-level comparison; only when they differ is the stamp read, through a per-consumer
+        table keyed on the stamp attributes' raw values (each distinct stamp is parsed,
+        validated and routed once). Anything unusual (no usable stamp, a body that is not a
+        compact JSON object or is an embedded envelope, a decode error, a stopped FIFO
+        group) takes the general path, which gives the same results.
         """
-        append = results.append
+        uniform = self._uniform_batch(raw)
+        if uniform is not None:
+            return uniform
+        items: list[Any] = []
+        append = items.append
+        runs: list[tuple[int, str]] = []
+        results: list[RecordResult] = []
         fifo = bool(raw) and is_fifo_record(raw[0])
         stopped: set[str] = set()
-        table = self._fast
         replace = msgspec.structs.replace
-        # Records of a batch mostly carry the same attributes: one C-level comparison with a
-        # snapshot of the previous record's then replaces the stamp lookup and the user's
-        # attributes (copied per record: handlers may mutate theirs).
-        seen: Any = None
-        seen_entry: _Fast | None = None
-        seen_user: dict[str, Any] = {}
+        seen: Any = _NEVER  # snapshot of the last distinct attributes
+        decode: Callable[[Any], Any] = _no_fast
+        fn: Callable[[Any, Meta], Any] = _no_handler
+        template = _NO_META
+        copy_user: Callable[[], dict[str, Any]] = dict
+        outcome = ""
         for rec in raw:
             try:
                 attrs = rec["messageAttributes"]
-                if attrs == seen:
-                    entry = seen_entry
-                    user = dict(seen_user)
-                else:
-                    entry, user = self._fast_attrs(attrs, table)
+                if attrs != seen:
+                    seen = _NEVER
+                    entry, user = self._fast_attrs(attrs, self._fast)
+                    if entry is None:
+                        decode = _no_fast
+                    else:
+                        decode, fn, template = entry.decode, entry.fn, entry.template
+                        copy_user = user.copy if user else dict
+                        if entry.outcome is not outcome:
+                            outcome = entry.outcome
+                            runs.append((len(items), outcome))
                     seen = {k: dict(a) for k, a in attrs.items()}
-                    seen_entry = entry
-                    seen_user = dict(user)
                 body = rec["body"]
                 mid = rec["messageId"]
-                gid = rec["attributes"].get("MessageGroupId")
-            except Exception:
-                entry = None
-                seen = None
-            if (
-                entry is None
-                or type(body) is not str
-                or not body.startswith('{"')
-                or body.startswith('{"vmsg"')
-                or type(mid) is not str
-                or (gid is not None and type(gid) is not str)
-                or (fifo and (gid or "") in stopped)
-            ):
+                system = rec["attributes"]
+                # (not .get: a method call costs more than the usual miss)
+                gid = system["MessageGroupId"] if "MessageGroupId" in system else None  # noqa: SIM401
+                # The body must be a str starting '{"' but not '{"vmsg"' (an embedded
+                # envelope): two string comparisons, where bytes raise a TypeError.
+                if (
+                    type(mid) is not str
+                    or not ('{"' <= body < '{"vmsg"' or '{"vmsg#' <= body < "{#")
+                    or (gid is not None and type(gid) is not str)
+                    or (fifo and (gid or "") in stopped)
+                ):
+                    raise _Unusual
+                msg = decode(body)
+            except Exception:  # let the general path deal with it (or name the problem)
                 for r in expand(SQS, rec):
-                    append(self._guarded(r, stopped))
-                continue
-            try:
-                msg = entry.decode(body)
-            except Exception:  # let the general path name the problem
-                for r in expand(SQS, rec):
-                    append(self._guarded(r, stopped))
+                    result = self._guarded(r, stopped)
+                    append(result)
+                    results.append(result)
                 continue
             meta = replace(
-                entry.template,
-                message_id=mid,
-                attributes=user,
-                group_id=gid,
-                record=rec,
+                template, message_id=mid, attributes=copy_user(), group_id=gid, record=rec
             )
             try:
-                entry.fn(msg, meta)
+                fn(msg, meta)
             except Exception as exc:
-                append(RecordResult("failed", mid, meta, exc))
+                result = RecordResult("failed", mid, meta, exc)
+                append(result)
+                results.append(result)
                 if fifo:
                     stopped.add(gid or "")
                 continue
-            append(RecordResult(entry.outcome, mid, meta, None))
+            append(meta)
+        return items, runs, results
+
+    def _uniform_batch(
+        self, raw: list[Any]
+    ) -> tuple[list[Any], list[tuple[int, str]], list[RecordResult]] | None:
+        """The common batch, checked as a whole: a standard queue's records all carrying
+        equal ``messageAttributes`` with a usable stamp, string message ids, no message
+        group and compact-JSON object bodies. Returns what :meth:`_process_sqs` returns, or
+        None (nothing processed) for any other batch.
+
+        The checks run as C-level passes over the batch before any handler runs, which
+        leaves the per-record loop with the decode, the Meta and the handler call.
+        """
+        n = len(raw)
+        if n < 2:
+            return None
+        try:
+            attrs = list(map(_GET_ATTRS, raw))
+            first = attrs[0]
+            if (
+                attrs.count(first) != n  # deep equality: same stamp, same user attributes
+                or is_fifo_record(raw[0])
+                or any(map(_contains, map(_GET_SYSTEM, raw), _repeat(_GROUP, n)))
+            ):
+                return None
+            mids = list(map(_GET_MID, raw))
+            "".join(mids)  # a TypeError unless every message id is a str
+            bodies = list(map(_GET_BODY, raw))
+            # Every body a str starting '{"' but not '{"vmsg"' (an embedded envelope), when
+            # the smallest and the largest lie on the same side of '{"vmsg"' (or else the
+            # per-record loop decides); anything but str raises a TypeError here.
+            lo = min(bodies)
+            hi = max(bodies)
+            if not ('{"' <= lo <= hi < '{"vmsg"' or '{"vmsg#' <= lo <= hi < "{#"):
+                return None
+            entry, user = self._fast_attrs(first, self._fast)
+        except Exception:
+            return None
+        if entry is None:
+            return None
+        decode, fn, template = entry.decode, entry.fn, entry.template
+        copy_user: Callable[[], dict[str, Any]] = user.copy if user else dict
+        replace = msgspec.structs.replace
+        items: list[Any] = []
+        append = items.append
+        results: list[RecordResult] = []
+        for rec, body, mid in zip(raw, bodies, mids, strict=True):
+            try:
+                msg = decode(body)
+            except Exception:  # the general path names the problem
+                for r in expand(SQS, rec):
+                    result = self._guarded(r, set())
+                    append(result)
+                    results.append(result)
+                continue
+            meta = replace(template, message_id=mid, attributes=copy_user(), record=rec)
+            try:
+                fn(msg, meta)
+            except Exception as exc:
+                result = RecordResult("failed", mid, meta, exc)
+                append(result)
+                results.append(result)
+                continue
+            append(meta)
+        return items, [(0, entry.outcome)], results
 
     def _fast_attrs(
         self, attrs: Any, table: dict[tuple[Any, ...], _Fast | None]
