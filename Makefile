@@ -59,3 +59,9 @@ $(BENCH_STAMP): pyproject.toml | $(BIN)/python
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/run.py
+
+# The reliability suite at scale (tests/reliability with VMSG_SOAK=1): a 20,000-message
+# rollout on moto, 5,000 fuzzed events per consumer, 20,000 stamps; prints the figures.
+.PHONY: soak
+soak: $(STAMP)
+	VMSG_SOAK=1 $(BIN)/python -m pytest -s -q --hypothesis-show-statistics tests/reliability
