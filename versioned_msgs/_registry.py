@@ -410,11 +410,28 @@ class Registry:
         """
         info = self._info(type)
         steps = self._chain(info, version, self.current(type))
-        from_builtins = info.models[self.current(type)].codec.from_builtins
-        run = self._run
+        codec = info.models[self.current(type)].codec
+        fns = tuple(fn for _, _, fn in steps)
+        # This runs once per upgraded record: the steps inline, and msgspec.convert called
+        # directly for a Struct model (pydantic goes through its codec).
+        struct_model = codec.model if codec.kind == "msgspec" else None
+        convert = msgspec.convert
+        from_builtins = codec.from_builtins
 
         def decode(body: bytes | str) -> Any:
-            return from_builtins(run(info, steps, decode_any(body), None))
+            data = decode_any(body)
+            for fn in fns:
+                if not isinstance(data, dict):
+                    raise PayloadError(
+                        f"{info.name}: expected a JSON object to upgrade from v{version}, "
+                        f"got {builtins.type(data).__name__}",
+                        type=info.name,
+                        version=version,
+                    )
+                data = fn(data)
+            if struct_model is not None:
+                return convert(data, struct_model)
+            return from_builtins(data)
 
         return decode
 
