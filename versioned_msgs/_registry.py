@@ -114,6 +114,18 @@ def _where_defined(fn: object) -> str:
     return f"{filename}:{code.co_firstlineno}"
 
 
+def _not_an_object(
+    name: str, v_from: int, v_to: int, data: object, stamp: Stamp | None
+) -> PayloadError:
+    return PayloadError(
+        f"{name}: expected a JSON object before converting v{v_from} to v{v_to}, "
+        f"got {builtins.type(data).__name__}",
+        type=name,
+        version=v_from,
+        stamp=stamp,
+    )
+
+
 class Registry:
     """Message types, their models per version, and the upgraders/downgraders between them.
 
@@ -382,13 +394,7 @@ class Registry:
     ) -> Any:
         for v_from, v_to, fn in steps:
             if not isinstance(data, dict):
-                raise PayloadError(
-                    f"{info.name}: expected a JSON object before converting v{v_from} to "
-                    f"v{v_to}, got {type(data).__name__}",
-                    type=info.name,
-                    version=v_from,
-                    stamp=stamp,
-                )
+                raise _not_an_object(info.name, v_from, v_to, data, stamp)
             try:
                 data = fn(data)
             except Exception as exc:  # an upgrader bug must surface as a library error
@@ -411,7 +417,6 @@ class Registry:
         info = self._info(type)
         steps = self._chain(info, version, self.current(type))
         codec = info.models[self.current(type)].codec
-        fns = tuple(fn for _, _, fn in steps)
         # This runs once per upgraded record: the steps inline, and msgspec.convert called
         # directly for a Struct model (pydantic goes through its codec).
         struct_model = codec.model if codec.kind == "msgspec" else None
@@ -420,14 +425,9 @@ class Registry:
 
         def decode(body: bytes | str) -> Any:
             data = decode_any(body)
-            for fn in fns:
+            for v_from, v_to, fn in steps:
                 if not isinstance(data, dict):
-                    raise PayloadError(
-                        f"{info.name}: expected a JSON object to upgrade from v{version}, "
-                        f"got {builtins.type(data).__name__}",
-                        type=info.name,
-                        version=version,
-                    )
+                    raise _not_an_object(info.name, v_from, v_to, data, None)
                 data = fn(data)
             if struct_model is not None:
                 return convert(data, struct_model)
