@@ -38,32 +38,30 @@ def make_queue(sqs: Any, name: str, **attributes: str) -> tuple[str, str]:
     return url, arn
 
 
-def receive_all(sqs: Any, url: str) -> list[dict[str, Any]]:
-    """Every visible message (received, not deleted)."""
-    out: list[dict[str, Any]] = []
-    while True:
-        msgs = sqs.receive_message(
-            QueueUrl=url,
-            MaxNumberOfMessages=10,
-            MessageAttributeNames=["All"],
-            MessageSystemAttributeNames=["All"],
-            VisibilityTimeout=30,
-        ).get("Messages", [])
-        if not msgs:
-            return out
-        out.extend(msgs)
-
-
-def lambda_turn(sqs: Any, url: str, arn: str, consumer: vm.Consumer) -> vm.Report | None:
-    """What Lambda's SQS poller does once: receive, invoke, delete the successes, and make
-    the failures visible again (as the visibility timeout would, without the wait)."""
-    msgs = sqs.receive_message(
+def receive(sqs: Any, url: str) -> list[dict[str, Any]]:
+    """Up to 10 messages with every attribute, invisible for 30 s."""
+    msgs: list[dict[str, Any]] = sqs.receive_message(
         QueueUrl=url,
         MaxNumberOfMessages=10,
         MessageAttributeNames=["All"],
         MessageSystemAttributeNames=["All"],
         VisibilityTimeout=30,
     ).get("Messages", [])
+    return msgs
+
+
+def receive_all(sqs: Any, url: str) -> list[dict[str, Any]]:
+    """Every visible message (received, not deleted)."""
+    out: list[dict[str, Any]] = []
+    while msgs := receive(sqs, url):
+        out.extend(msgs)
+    return out
+
+
+def lambda_turn(sqs: Any, url: str, arn: str, consumer: vm.Consumer) -> vm.Report | None:
+    """What Lambda's SQS poller does once: receive, invoke, delete the successes, and make
+    the failures visible again (as the visibility timeout would, without the wait)."""
+    msgs = receive(sqs, url)
     if not msgs:
         return None
     report = consumer.process(lambda_sqs_event(msgs, arn), None)
