@@ -40,6 +40,7 @@ from reliability_models import (
 )
 
 import versioned_msgs as vm
+from versioned_msgs._worker import Worker
 from versioned_msgs.testing import Emulator, lambda_sqs_event
 
 MESSAGES = 20_000 if SOAK else 5_000
@@ -248,36 +249,27 @@ def send_wave(sim: Sim, producers: Producers, wave: list[Planned]) -> int:
     return len(stamped) + len(raw)
 
 
-def poll(sim: Sim, reader: str, consumer: vm.Consumer, *, crash: bool = False) -> int:
-    """One Lambda poller turn: receive up to 10, process, delete successes, release failures."""
-    resp = sim.sqs.receive_message(
-        QueueUrl=sim.url,
-        MaxNumberOfMessages=10,
-        MessageAttributeNames=["All"],
-        MessageSystemAttributeNames=["All"],
-        VisibilityTimeout=1 if crash else 30,
-    )
-    msgs: list[dict[str, Any]] = resp.get("Messages", [])
+def account(sim: Sim, deliveries: list[tuple[str, str, str]]) -> dict[str, str]:
+    """Count deliveries given as (message id, body, ApproximateReceiveCount); returns the
+    uid of each message id. Every delivery comes through here, so SQS's count and ours
+    must agree."""
     uids = {}
-    for m in msgs:
-        uid = uid_of(m["Body"])
-        uids[m["MessageId"]] = uid
+    for mid, body, count in deliveries:
+        uid = uid_of(body)
+        uids[mid] = uid
         sim.deliveries[uid] += 1
-        # every delivery goes through here, so SQS's count and ours agree
-        assert int(m["Attributes"]["ApproximateReceiveCount"]) == sim.deliveries[uid], uid
+        assert int(count) == sim.deliveries[uid], uid
         assert sim.deliveries[uid] <= MAX_RECEIVES, uid
-    if not msgs:
-        return 0
-    if crash:  # the poller died before its handler ran: the messages come back in 1 s
-        sim.polls["crash"] += 1
-        for uid in uids.values():
-            sim.last_failure[uid] = f"{reader} poller crashed before processing"
-        return len(msgs)
+    return uids
+
+
+def invoke(sim: Sim, reader: str, consumer: vm.Consumer, event: Any, uids: dict[str, str]) -> Any:
+    """Run the consumer on an event, check its report against the handler log, record the
+    reasons of failures; returns the Lambda response."""
     sim.polls[reader] += 1
-    event = lambda_sqs_event(msgs, sim.arn)
     before = len(sim.handled)
     report = consumer.process(event, None)
-    assert [r.message_id for r in report.records] == [m["MessageId"] for m in msgs]
+    assert [r.message_id for r in report.records] == list(uids)
     failed = {item["itemIdentifier"] for item in report.response["batchItemFailures"]}  # type: ignore[index]
     assert failed <= set(uids)
     handled_now = {uid for uid, *_ in sim.handled[before:]}
@@ -291,6 +283,32 @@ def poll(sim: Sim, reader: str, consumer: vm.Consumer, *, crash: bool = False) -
             assert uid not in handled_now, (uid, r)
         if not r.ok:
             sim.last_failure[uid] = f"{reader} consumer: {r.outcome}: {r.error}"
+    return report.response
+
+
+def poll(sim: Sim, reader: str, consumer: vm.Consumer, *, crash: bool = False) -> int:
+    """One Lambda poller turn: receive up to 10, process, delete successes, release failures."""
+    resp = sim.sqs.receive_message(
+        QueueUrl=sim.url,
+        MaxNumberOfMessages=10,
+        MessageAttributeNames=["All"],
+        MessageSystemAttributeNames=["All"],
+        VisibilityTimeout=1 if crash else 30,
+    )
+    msgs: list[dict[str, Any]] = resp.get("Messages", [])
+    uids = account(
+        sim,
+        [(m["MessageId"], m["Body"], m["Attributes"]["ApproximateReceiveCount"]) for m in msgs],
+    )
+    if not msgs:
+        return 0
+    if crash:  # the poller died before its handler ran: the messages come back in 1 s
+        sim.polls["crash"] += 1
+        for uid in uids.values():
+            sim.last_failure[uid] = f"{reader} poller crashed before processing"
+        return len(msgs)
+    response = invoke(sim, reader, consumer, lambda_sqs_event(msgs, sim.arn), uids)
+    failed = {item["itemIdentifier"] for item in response["batchItemFailures"]}
     done = [m for m in msgs if m["MessageId"] not in failed]
     again = [m for m in msgs if m["MessageId"] in failed]
     if done:
@@ -311,6 +329,26 @@ def poll(sim: Sim, reader: str, consumer: vm.Consumer, *, crash: bool = False) -
         )
         assert not out.get("Failed"), out
     return len(msgs)
+
+
+def worker_poll(sim: Sim, reader: str, consumer: vm.Consumer) -> int:
+    """One turn of the ``versioned-msgs worker`` loop (ECS/Fargate): it receives, runs the
+    Lambda-style handler, deletes the successes and leaves the failures to a 2 s visibility
+    timeout (the redrive policy still counts them)."""
+
+    def handler(event: dict[str, Any], context: Any) -> Any:
+        recs = event["Records"]
+        uids = account(
+            sim,
+            [(r["messageId"], r["body"], r["attributes"]["ApproximateReceiveCount"]) for r in recs],
+        )
+        return invoke(sim, reader, consumer, event, uids)
+
+    worker = Worker(sim.sqs, sim.url, handler, wait_seconds=0, visibility_timeout=2)
+    n = worker.poll_once()
+    assert worker.stats.handler_errors == 0
+    assert worker.stats.deleted + worker.stats.left == n
+    return n
 
 
 def queue_depth(sqs: Any, url: str) -> int:
@@ -390,8 +428,12 @@ def run_rollout(aws: Emulator, n: int, seed: int) -> dict[str, int]:
         share_old = max(0.0, 0.5 * (1 - w / (0.7 * len(waves))))
         while True:  # poll until the visible messages are gone (retries come back at once)
             reader = "old" if sim.rng.random() < share_old else "new"
-            crash = sim.rng.random() < 0.02
-            if poll(sim, reader, readers[reader], crash=crash) == 0:
+            roll = sim.rng.random()
+            if roll < 0.1:  # a new consumer running under the CLI's worker
+                got = worker_poll(sim, "new-worker", readers["new"])
+            else:
+                got = poll(sim, reader, readers[reader], crash=roll > 0.98)
+            if got == 0:
                 break
         # an operator empties the DLQ and park queue into a log (keeps moto's scans short)
         dead.extend(drain(sqs, dlq))
@@ -466,6 +508,7 @@ def run_rollout(aws: Emulator, n: int, seed: int) -> dict[str, int]:
     ):
         assert outcomes[key] > 0, (key, outcomes)
     assert sim.polls["crash"] > 0
+    assert sim.polls["new-worker"] > 0
     print(
         f"rollout: {elapsed:.1f} s, polls {dict(sim.polls)}, "
         f"deliveries {sum(sim.deliveries.values())}, outcomes {dict(sorted(outcomes.items()))}"
