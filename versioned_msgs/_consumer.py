@@ -5,9 +5,11 @@ newer, unknown) -> decode (upgrade / tolerate) -> handler -> :class:`RecordResul
 outcomes become the Lambda response: ``batchItemFailures`` for SQS and Kinesis, an exception
 for async sources (SNS, S3, EventBridge).
 
-The per-record path for plain SQS records stamped at a version a handler takes as-is is kept
-short (no intermediate record object, a cached stamp, one decoder call); everything else
-goes through the general path, which gives the same results.
+Plain SQS records stamped for a handler take a short path: a standard queue's batch whose
+records carry equal attributes is checked as a whole before any handler runs (then per
+record: decode, Meta, handler), other batches record by record against a cached stamp; no
+intermediate record object, and the report's RecordResults are made when first read.
+Everything else goes through the general path, which gives the same results.
 """
 
 from __future__ import annotations
