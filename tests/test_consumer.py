@@ -801,3 +801,18 @@ def test_report_is_an_immutable_value() -> None:
         report.source = "sns"  # type: ignore[misc]
     with pytest.raises(TypeError):
         hash(report)
+
+
+def test_records_that_keep_differing_each_get_their_own_stamp_and_attributes() -> None:
+    """A per-message attribute and interleaved versions (the record-by-record path, which
+    snapshots only some of the differing records): every record read as it is."""
+    consumer, seen = make()
+    event = sqs_event(v2("a"), v1("b"), v2("c"), v2("d"), v1("e"), v2("f"), v2("g"))
+    for i, rec in enumerate(event["Records"]):
+        rec["messageAttributes"]["trace"] = {"dataType": "String", "stringValue": f"t{i}"}
+    report = consumer.process(event, None)
+    versions = [2, 1, 2, 2, 1, 2, 2]
+    assert outcomes(report) == ["upgraded" if v == 1 else "handled" for v in versions]
+    assert [(meta.version, meta.attributes) for _, meta in seen.calls] == [
+        (v, {"trace": f"t{i}"}) for i, v in enumerate(versions)
+    ]

@@ -645,6 +645,9 @@ class Consumer:
         template = _NO_META
         copy_user: Callable[[], dict[str, Any]] = dict
         outcome = ""
+        # A snapshot costs about two comparisons: when records keep differing (mixed
+        # versions, a per-message attribute) only every other differing record takes one.
+        snapshot = True
         for rec in raw:
             try:
                 attrs = rec["messageAttributes"]
@@ -659,7 +662,9 @@ class Consumer:
                         if entry.outcome is not outcome:
                             outcome = entry.outcome
                             runs.append((len(items), outcome))
-                    seen = {k: dict(a) for k, a in attrs.items()}
+                    if snapshot:
+                        seen = {k: dict(a) for k, a in attrs.items()}
+                    snapshot = not snapshot
                 body = rec["body"]
                 mid = rec["messageId"]
                 system = rec["attributes"]
@@ -708,15 +713,15 @@ class Consumer:
         leaves the per-record loop with the decode, the Meta and the handler call.
         """
         n = len(raw)
-        if n < 2:
+        if n < 2 or is_fifo_record(raw[0]):
             return None
         try:
             attrs = list(map(_GET_ATTRS, raw))
             first = attrs[0]
-            if (
-                attrs.count(first) != n  # deep equality: same stamp, same user attributes
-                or is_fifo_record(raw[0])
-                or any(map(_contains, map(_GET_SYSTEM, raw), _repeat(_GROUP, n)))
+            # Deep equality (same stamp, same user attributes), stopping at the first record
+            # that differs.
+            if attrs != [first] * n or any(
+                map(_contains, map(_GET_SYSTEM, raw), _repeat(_GROUP, n))
             ):
                 return None
             mids = list(map(_GET_MID, raw))
