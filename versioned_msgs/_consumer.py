@@ -621,13 +621,14 @@ class Consumer:
         handled, a RecordResult per other record), their outcome runs, and the RecordResults
         alone (the only ones that can have failed).
 
-        Records of a batch mostly carry the same attributes, so each record's
-        ``messageAttributes`` is compared with a snapshot of the last distinct ones in one
-        C-level comparison; only when they differ is the stamp read, through a per-consumer
-        table keyed on the stamp attributes' raw values (each distinct stamp is parsed,
-        validated and routed once). Anything unusual (no usable stamp, a body that is not a
-        compact JSON object or is an embedded envelope, a decode error, a stopped FIFO
-        group) takes the general path, which gives the same results.
+        A standard queue's batch whose records all carry equal attributes is checked as a
+        whole first (:meth:`_uniform_batch`). Otherwise each record's ``messageAttributes``
+        is compared with a snapshot of the last distinct ones in one C-level comparison;
+        only when they differ is the stamp read, through a per-consumer table keyed on the
+        stamp attributes' raw values (each distinct stamp is parsed, validated and routed
+        once). Anything unusual (no usable stamp, a body that is not a compact JSON object
+        or is an embedded envelope, a decode error, a stopped FIFO group) takes the general
+        path, which gives the same results.
         """
         uniform = self._uniform_batch(raw)
         if uniform is not None:
