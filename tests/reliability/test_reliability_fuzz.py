@@ -322,10 +322,54 @@ def _records(strategy: Callable[..., st.SearchStrategy[Any]], **kw: Any) -> Any:
 
 
 @st.composite
+def uniform_sqs_batch(draw: st.DrawFn) -> list[Any]:
+    """The common production batch: every record carries the same stamp attributes (the
+    consumer's batch-wide fast path), with bodies that fit, fail the model, make the
+    handler raise, or are no JSON at all."""
+    enc = draw(encoded)
+    attrs = {
+        k: {"stringValue": v["StringValue"], "dataType": v["DataType"]}
+        for k, v in enc.stamp.to_message_attributes().items()
+    }
+    if draw(st.booleans()):
+        attrs["tenant"] = {"stringValue": "acme", "dataType": "String"}
+    doc = msgspec.json.decode(enc.body)
+    variants = [
+        enc.body.decode(),
+        msgspec.json.encode({**doc, "qty": 13, "cents": 13}).decode(),  # the handler raises
+        msgspec.json.encode({**doc, "id": 5}).decode(),  # does not fit the model
+        "{}",
+        '{"id": ',
+        enc.embedded().decode(),
+        " " + enc.body.decode(),
+    ]
+    fifo = draw(st.booleans())
+    recs = []
+    for i in range(draw(st.integers(1, 12))):
+        body = draw(st.sampled_from(variants) | bodies())
+        rec = {
+            "messageId": f"m-{i}",
+            "receiptHandle": "rh",
+            "body": body,
+            "attributes": {"ApproximateReceiveCount": "1"}
+            | ({"MessageGroupId": draw(st.sampled_from(["g1", "g2"]))} if fifo else {}),
+            "messageAttributes": attrs,
+            "md5OfBody": "",
+            "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:1:q" + (".fifo" if fifo else ""),
+            "awsRegion": "us-east-1",
+        }
+        recs.append(rec if draw(st.integers(0, 7)) else draw(mutate(rec)))
+    return recs
+
+
+@st.composite
 def events(draw: st.DrawFn) -> Any:
     """An event of any source, near-valid or broken."""
-    kind = draw(st.integers(0, 7))
-    if kind == 0:
+    kind = draw(st.integers(0, 8))
+    if kind == 8:
+        recs = draw(uniform_sqs_batch())
+    elif kind == 0:
         recs = draw(_records(sqs_record))
     elif kind == 1:
         recs = draw(_records(sqs_record, fifo=True))
