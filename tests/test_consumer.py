@@ -816,3 +816,59 @@ def test_records_that_keep_differing_each_get_their_own_stamp_and_attributes() -
     assert [(meta.version, meta.attributes) for _, meta in seen.calls] == [
         (v, {"trace": f"t{i}"}) for i, v in enumerate(versions)
     ]
+
+
+def _traced(n: int = 5) -> dict[str, Any]:
+    """A uniform batch but for a per-message attribute (a trace id, a Number sequence)."""
+    event = _uniform(n)
+    for i, rec in enumerate(event["Records"]):
+        attrs = rec["messageAttributes"]
+        attrs["trace"] = {"dataType": "String", "stringValue": f"t{i}"}
+        attrs["seq"] = {"dataType": "Number", "stringValue": str(i)}
+    return event
+
+
+def test_per_message_attributes_reach_each_records_meta() -> None:
+    """Equal stamps, user attributes that differ per message: each Meta has its own."""
+    consumer, seen = make()
+    report = consumer.process(_traced(), None)
+    assert outcomes(report) == ["handled"] * 5
+    assert [meta.attributes for _, meta in seen.calls] == [
+        {"tenant": "acme", "trace": f"t{i}", "seq": i} for i in range(5)
+    ]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"vmsg-version": {"dataType": "String", "stringValue": "2"}},
+        {"vmsg-producer": {"dataType": "String", "stringValue": "someone-else"}},
+        {"vmsg-readable-by": {"dataType": "Number", "stringValue": "1"}},
+        {"trace": None},
+        {"extra": {"dataType": "String", "stringValue": "x"}},
+    ],
+)
+def test_per_message_attributes_with_one_record_differing_otherwise(
+    change: dict[str, Any],
+) -> None:
+    """In a batch whose user attributes vary per message, a record whose stamp attributes
+    or attribute names differ gets the result it gets alone; the others are handled."""
+    consumer, _ = make()
+    event = _traced()
+    odd = event["Records"][3]
+    for name, attr in change.items():
+        if attr is None:
+            del odd["messageAttributes"][name]
+        else:
+            odd["messageAttributes"][name] = attr
+    report = consumer.process(event, None)
+    alone = _alone(make()[0], odd)
+    got = report.records[3]
+    assert (got.outcome, type(got.error)) == (alone.outcome, type(alone.error))
+    assert (got.meta is None) == (alone.meta is None)
+    assert [r.outcome for i, r in enumerate(report.records) if i != 3] == ["handled"] * 4
+    if got.meta is not None and alone.meta is not None:
+        assert (got.meta.producer, got.meta.attributes) == (
+            alone.meta.producer,
+            alone.meta.attributes,
+        )

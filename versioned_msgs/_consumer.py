@@ -56,6 +56,7 @@ from ._stamp import (
     ATTR_VERSION,
     JSON,
     MAX_VERSION,
+    PREFIX,
     Stamp,
     looks_embedded,
     unembed,
@@ -276,6 +277,7 @@ _GET_MID = operator.itemgetter("messageId")
 _GET_SYSTEM = operator.itemgetter("attributes")
 _GROUP = "MessageGroupId"
 _contains = operator.contains
+_eq = operator.eq
 _repeat = itertools.repeat
 _NEVER: Any = object()  # equal to no attributes
 _NO_ID: dict[str, Any] = {}  # the response when a failure has no identifier (see process)
@@ -706,9 +708,10 @@ class Consumer:
         self, raw: list[Any]
     ) -> tuple[list[Any], list[tuple[int, str]], list[RecordResult]] | None:
         """The common batch, checked as a whole: a standard queue's records all carrying
-        equal ``messageAttributes`` with a usable stamp, string message ids, no message
-        group and compact-JSON object bodies. Returns what :meth:`_process_sqs` returns, or
-        None (nothing processed) for any other batch.
+        equal ``messageAttributes`` with a usable stamp (or equal stamp attributes and the
+        same user attribute names, such as a per-message trace id), string message ids, no
+        message group and compact-JSON object bodies. Returns what :meth:`_process_sqs`
+        returns, or None (nothing processed) for any other batch.
 
         The checks run as C-level passes over the batch before any handler runs, which
         leaves the per-record loop with the decode, the Meta and the handler call.
@@ -720,10 +723,20 @@ class Consumer:
             attrs = list(map(_GET_ATTRS, raw))
             first = attrs[0]
             # Deep equality (same stamp, same user attributes), stopping at the first record
-            # that differs.
-            if attrs != [first] * n or any(
-                map(_contains, map(_GET_SYSTEM, raw), _repeat(_GROUP, n))
-            ):
+            # that differs. When neighbours differ (a per-message attribute, say), the same
+            # names and deep-equal vmsg-* attributes (the same stamp) will do: the user's
+            # attributes are then read record by record.
+            users: list[dict[str, Any]] | None = None
+            if attrs != [first] * n:
+                if n < 3 or attrs[1] == attrs[2]:  # mostly equal: see _process_sqs
+                    return None
+                stamp_attrs = operator.itemgetter(*(k for k in first if k.startswith(PREFIX)))
+                if not all(
+                    map(_eq, map(stamp_attrs, attrs), _repeat(stamp_attrs(first), n))
+                ) or not all(map(_eq, map(dict.keys, attrs), _repeat(first.keys(), n))):
+                    return None
+                users = list(map(plain_attributes, attrs))
+            if any(map(_contains, map(_GET_SYSTEM, raw), _repeat(_GROUP, n))):
                 return None
             mids = list(map(_GET_MID, raw))
             "".join(mids)  # a TypeError unless every message id is a str
@@ -745,9 +758,10 @@ class Consumer:
         items: list[Any] = []
         append = items.append
         results: list[RecordResult] = []
-        # Each record's own copy of the user's attributes (handlers may change theirs), all
-        # made in one C-level pass: cheaper than one copy per turn of the loop below.
-        users = list(map(dict.copy, _repeat(user, n)))
+        if users is None:
+            # Each record's own copy of the user's attributes (handlers may change theirs),
+            # all made in one C-level pass: cheaper than one copy per turn of the loop below.
+            users = list(map(dict.copy, _repeat(user, n)))
         for rec, body, mid, attributes in zip(raw, bodies, mids, users, strict=True):
             try:
                 msg = decode(body)
