@@ -644,6 +644,19 @@ def _uniform(n: int = 4, **options: Any) -> dict[str, Any]:
     return sqs_event(*(v2(f"m{i}", i) for i in range(n)), attributes={"tenant": "acme"}, **options)
 
 
+def _change_attributes(rec: dict[str, Any], change: dict[str, Any]) -> None:
+    """Set (Lambda-shaped) or, for None, delete the named message attributes of ``rec``."""
+    for name, attr in change.items():
+        if attr is None:
+            del rec["messageAttributes"][name]
+        else:
+            rec["messageAttributes"][name] = {
+                "stringListValues": [],
+                "binaryListValues": [],
+                **attr,
+            }
+
+
 def _alone(consumer: vm.Consumer, rec: dict[str, Any]) -> vm.RecordResult:
     """The result of a record processed in an event of its own."""
     return consumer.process({"Records": [rec]}, None).records[0]
@@ -672,15 +685,7 @@ def test_a_record_differing_from_its_batch_is_read_on_its_own(change: dict[str, 
     consumer, _ = make()
     event = _uniform()
     odd = event["Records"][2]
-    for name, attr in change.items():
-        if attr is None:
-            del odd["messageAttributes"][name]
-        else:
-            odd["messageAttributes"][name] = {
-                "stringListValues": [],
-                "binaryListValues": [],
-                **attr,
-            }
+    _change_attributes(odd, change)
     report = consumer.process(event, None)
     alone = _alone(make()[0], odd)
     got = report.records[2]
@@ -856,11 +861,7 @@ def test_per_message_attributes_with_one_record_differing_otherwise(
     consumer, _ = make()
     event = _traced()
     odd = event["Records"][3]
-    for name, attr in change.items():
-        if attr is None:
-            del odd["messageAttributes"][name]
-        else:
-            odd["messageAttributes"][name] = attr
+    _change_attributes(odd, change)
     report = consumer.process(event, None)
     alone = _alone(make()[0], odd)
     got = report.records[3]
