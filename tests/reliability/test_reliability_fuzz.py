@@ -40,7 +40,7 @@ import versioned_msgs as vm
 from versioned_msgs._consumer import FAILED_OUTCOMES
 
 # Events per consumer (each runs Consumer.process), and inputs per cheap property.
-EVENT_EXAMPLES = 5000 if SOAK else 300
+EVENT_EXAMPLES = 5000 if SOAK else 250
 CHEAP_EXAMPLES = 20000 if SOAK else 1000
 _HEALTH = [HealthCheck.too_slow, HealthCheck.data_too_large]
 FUZZ = settings(max_examples=EVENT_EXAMPLES, deadline=None, suppress_health_check=_HEALTH)

@@ -7,7 +7,9 @@ out in random order, in waves, while consumers take turns as Lambda's SQS poller
 receive 10, process, delete what succeeded, and make the failures visible again at once
 (``ChangeMessageVisibility`` 0, what Lambda's retry does after the visibility timeout). Some
 pollers "crash" after receiving (their messages come back after a real 1 s visibility
-timeout). As the rollout goes on, old consumers give way to new ones.
+timeout), and a tenth of the new consumer's turns run under the CLI's worker loop. As the
+rollout goes on, old consumers give way to new ones. A second run has old consumers park
+what is too new for them, and redrives the park queue once the rollout is over.
 
 Every message carries a unique ``id``. At the end each one must have been handled exactly
 once by a reader able to read it, or sit in the DLQ (with the reason of its last failure) or
@@ -111,6 +113,7 @@ class Sim:
     parked: set[str] = field(default_factory=set)
     redriven: bool = False
     delivered: int = 0
+    workers: dict[str, Worker] = field(default_factory=dict)
 
 
 def uid_of(body: str) -> str:
@@ -357,10 +360,14 @@ def worker_poll(sim: Sim, reader: str, consumer: vm.Consumer) -> int:
         )
         return invoke(sim, reader, consumer, event, uids)
 
-    worker = Worker(sim.sqs, sim.url, handler, wait_seconds=0, visibility_timeout=2)
+    worker = sim.workers.get(reader)
+    if worker is None:
+        worker = Worker(sim.sqs, sim.url, handler, wait_seconds=0, visibility_timeout=2)
+        sim.workers[reader] = worker
+    before = worker.stats.deleted + worker.stats.left
     n = worker.poll_once()
     assert worker.stats.handler_errors == 0
-    assert worker.stats.deleted + worker.stats.left == n
+    assert worker.stats.deleted + worker.stats.left == before + n
     return n
 
 
@@ -455,10 +462,10 @@ def run_rollout(
                 got = poll(sim, reader, readers[reader], crash=roll > 0.98)
             if got == 0:
                 break
-        # an operator empties the DLQ and park queue into a log (keeps moto's scans short)
-        dead.extend(drain(sqs, dlq))
-        if not park_then_redrive:
-            parked_msgs.extend(drain(sqs, park))
+        if w % 4 == 3:  # an operator empties the DLQ and park queue into a log
+            dead.extend(drain(sqs, dlq))  # (keeps moto's scans of them short)
+            if not park_then_redrive:
+                parked_msgs.extend(drain(sqs, park))
     if park_then_redrive:  # the rollout is done: send the parked messages back
         sim.redriven = True
         moved = redrive(sqs, park, url, progress=Progress("redrive", enabled=False))
