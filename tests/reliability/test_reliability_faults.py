@@ -320,3 +320,51 @@ def test_handler_exceptions_are_retried_until_handled_once_in_order(
             assert mine == sorted(mine)
         assert outcomes["retried"] > 0  # later records of a failed group held back
     assert receive_all(sqs, url) == []
+
+
+@pytest.mark.parametrize("round_", range(ROUNDS))
+def test_fifo_batch_retries_keep_each_group_in_order(aws: Emulator, round_: int) -> None:
+    """SendMessageBatch to a FIFO queue (three interleaved groups, 10 entries per call) with
+    failing entries: a throttled entry whose group's later messages are in later calls is
+    retried and they wait behind it; a throttled entry overtaken in its own call by a later
+    message of its group is reported, not retried (that would reorder), and so are the
+    group's later messages (PrecedingMessageFailed); so is a group's failed-for-good entry.
+    Every message arrives at most once, each group in send order, and every message that
+    did not arrive is in BatchResult.failed."""
+    sqs = aws.client("sqs")
+    url, _ = make_queue(
+        sqs, f"ordered-{round_}.fifo", FifoQueue="true", ContentBasedDeduplication="true"
+    )
+    msgs = [OrderV2(id=f"g{i % 3}-{i:02d}", qty=i) for i in range(36)]
+
+    def decide(entry: dict[str, Any], attempt: int) -> tuple[str, bool] | None:
+        mid = uid(entry["MessageBody"])
+        if mid in ("g0-09", "g1-04") and attempt == 1:
+            return ("RequestThrottled", False)  # transient
+        if mid == "g2-29":
+            return ("InvalidParameterValue", True)  # for good
+        return None
+
+    EntryFaults(sqs, "SendMessageBatch", decide)
+    pub = vm.Publisher(new_registry(), sqs=sqs, backoff=0)
+    result = pub.send_batch(url, msgs, group_id=lambda m: m.id[:2])
+    failed = {msgs[f.index].id: f for f in result.failed}
+    later_g1 = [m.id for m in msgs if m.id.startswith("g1") and m.id > "g1-04" and m.id != "g1-07"]
+    later_g2 = [m.id for m in msgs if m.id.startswith("g2") and m.id > "g2-29"]
+    assert {k: f.code for k, f in failed.items()} == {
+        "g1-04": "RequestThrottled",
+        "g2-29": "InvalidParameterValue",
+        **dict.fromkeys(later_g1 + later_g2, "PrecedingMessageFailed"),
+    }
+    assert "not retried: a later message of its group was accepted" in failed["g1-04"].message
+    assert not any(f.retryable for k, f in failed.items() if k != "g1-04")
+    arrived = []
+    while batch := receive(sqs, url):
+        arrived.extend(uid(m["Body"]) for m in batch)
+        for m in batch:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    expected = [m.id for m in msgs if m.id not in failed]
+    assert "g0-09" in expected  # retried, and g0's later messages went out behind it
+    assert sorted(arrived) == sorted(expected)  # each accepted message once
+    for g in ("g0", "g1", "g2"):
+        assert [a for a in arrived if a.startswith(g)] == [e for e in expected if e.startswith(g)]
