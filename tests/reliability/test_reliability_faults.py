@@ -25,7 +25,7 @@ from reliability_models import (
 )
 
 import versioned_msgs as vm
-from versioned_msgs.testing import Emulator, lambda_sqs_event, s3_event
+from versioned_msgs.testing import Emulator, kinesis_event, lambda_sqs_event, s3_event
 
 ROUNDS = 10 if SOAK else 1
 
@@ -368,3 +368,40 @@ def test_fifo_batch_retries_keep_each_group_in_order(aws: Emulator, round_: int)
     assert sorted(arrived) == sorted(expected)  # each accepted message once
     for g in ("g0", "g1", "g2"):
         assert [a for a in arrived if a.startswith(g)] == [e for e in expected if e.startswith(g)]
+
+
+def test_kinesis_retries_from_the_failed_record_handle_each_once_in_order() -> None:
+    """A Kinesis shard with raising handlers, retried as Lambda does with
+    ReportBatchItemFailures (the next invocation starts at the lowest reported sequence
+    number, in batches of 10): every record is handled exactly once, in shard order; a
+    record failing several times holds the shard's later records back until it succeeds."""
+    reg = new_registry()
+    stream = kinesis_event(*(reg.encode(OrderV2(id=f"k{i:02d}", qty=i)) for i in range(40)))
+    records = stream["Records"]
+    fails = Counter({"k05": 1, "k06": 2, "k17": 1, "k33": 3})
+    handled: list[str] = []
+
+    def handle(msg: OrderV2, meta: vm.Meta) -> None:
+        if fails[msg.id] > 0:
+            fails[msg.id] -= 1
+            raise RuntimeError(f"downstream refused {msg.id}")
+        handled.append(msg.id)
+
+    consumer = vm.Consumer(reg)
+    consumer.handler(OrderV2)(handle)
+    position, invocations = 0, 0
+    while position < len(records):
+        invocations += 1
+        assert invocations < 50
+        batch = records[position : position + 10]
+        response = consumer.handle_event({"Records": batch}, None)
+        failed = [i["itemIdentifier"] for i in response["batchItemFailures"]]
+        seqs = [r["kinesis"]["sequenceNumber"] for r in batch]
+        assert all(f in seqs for f in failed)
+        if failed:
+            first = min(seqs.index(f) for f in failed)
+            assert failed == seqs[first:]  # the failed record and every later one
+            position += first
+        else:
+            position += len(batch)
+    assert handled == [f"k{i:02d}" for i in range(40)]
