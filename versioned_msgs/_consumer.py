@@ -870,7 +870,9 @@ class Consumer:
             if kind in (OBJECT, POINTER):
                 bucket, key = r.bucket or "", r.key or ""
                 if kind == OBJECT:
-                    obj = self.reader.fetch(bucket, key, etag=r.etag, version_id=r.version_id)
+                    obj = self.reader.fetch(
+                        bucket, key, etag=r.etag, version_id=r.version_id, size=r.size
+                    )
                 else:
                     obj = self.reader.fetch(bucket, key)
                 body = obj.body

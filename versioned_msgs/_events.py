@@ -75,6 +75,7 @@ class Record(msgspec.Struct, gc=False, kw_only=True):
     key: str | None = None
     etag: str | None = None
     version_id: str | None = None
+    size: int | None = None
     note: str | None = None
     error: VersionedMsgsError | None = None
     raw: Any = None
@@ -303,6 +304,7 @@ def _s3_target(
     key: object,
     etag: object,
     version_id: object,
+    size: object,
     skip_note: str | None,
 ) -> Record:
     """An OBJECT record for a created object, or a SKIP record carrying ``skip_note``."""
@@ -319,6 +321,7 @@ def _s3_target(
         # "null" is the version id of objects written while versioning was off: it names
         # whatever object is there now, so the ETag alone says whether it is the same one.
         version_id=None if version_id == "null" else _str(version_id),
+        size=size if type(size) is int and size >= 0 else None,
         note=skip_note,
     )
 
@@ -331,7 +334,15 @@ def _s3_eventbridge_record(
     note = None if dtype == "Object Created" else f"S3 {dtype!r}: no new object to read"
     # EventBridge object keys are not URL-encoded (notification keys are).
     etag = obj.get("etag", obj.get("eTag"))  # AWS writes etag; some emulators eTag
-    return _s3_target(base, detail["bucket"]["name"], obj["key"], etag, obj.get("version-id"), note)
+    return _s3_target(
+        base,
+        detail["bucket"]["name"],
+        obj["key"],
+        etag,
+        obj.get("version-id"),
+        obj.get("size"),
+        note,
+    )
 
 
 def _unquote_plus(key: str) -> str:
@@ -358,6 +369,7 @@ def _s3_record(rec: Mapping[str, Any], base: Record, where: str) -> Record:
         _unquote_plus(raw_key),
         obj.get("eTag"),
         obj.get("versionId"),
+        obj.get("size"),
         note,
     )
 

@@ -250,10 +250,16 @@ def s3_event(
     version_id: str | None = None,
     *,
     event_name: str = "ObjectCreated:Put",
-    size: int = 0,
+    size: int | None = None,
 ) -> dict[str, Any]:
-    """An S3→Lambda notification for one object (the key URL-encoded as S3 sends it)."""
-    obj: dict[str, Any] = {"key": quote_plus(key, safe="/"), "size": size}
+    """An S3→Lambda notification for one object (the key URL-encoded as S3 sends it).
+
+    Real notifications always carry the object's ``size``; give it to exercise the read
+    that trusts it (no HeadObject). Without it the consumer asks S3 with a HeadObject.
+    """
+    obj: dict[str, Any] = {"key": quote_plus(key, safe="/")}
+    if size is not None:
+        obj["size"] = size
     if etag is not None:
         obj["eTag"] = etag.strip('"')
     if version_id is not None:

@@ -65,13 +65,23 @@ class S3Reader:
         return self._s3
 
     def fetch(
-        self, bucket: str, key: str, *, etag: str | None = None, version_id: str | None = None
+        self,
+        bucket: str,
+        key: str,
+        *,
+        etag: str | None = None,
+        version_id: str | None = None,
+        size: int | None = None,
     ) -> S3Object:
         """GetObject with ``IfMatch`` = ``etag`` and/or ``VersionId`` = ``version_id``.
 
-        A HeadObject with the same conditions comes first, so an object larger than
-        ``max_bytes`` is refused (:class:`LimitExceededError`) before any download. Raises
-        :class:`StaleObjectError` when the object was overwritten (412) or deleted (404).
+        An object larger than ``max_bytes`` is refused (:class:`LimitExceededError`) before
+        any download. ``size`` is the object's size as an S3 event reports it: with an
+        ``etag`` or ``version_id`` pinning that exact object it is trusted for this check,
+        which saves a HeadObject per read (the GetObject's ``ContentLength`` is still checked
+        before the body is read); otherwise a HeadObject with the same conditions comes
+        first. Raises :class:`StaleObjectError` when the object was overwritten (412) or
+        deleted (404).
         """
         from botocore.exceptions import ClientError
 
@@ -81,9 +91,10 @@ class S3Reader:
         if version_id:
             kwargs["VersionId"] = version_id
         where = f"s3://{bucket}/{key}"
+        pinned = bool(etag or version_id) and type(size) is int and size >= 0
         try:
-            head = self.s3.head_object(**kwargs)
-            size = head.get("ContentLength")
+            if not pinned:
+                size = self.s3.head_object(**kwargs).get("ContentLength")
             if isinstance(size, int) and size > self.max_bytes:
                 raise LimitExceededError(
                     f"{where}: object of {size} bytes is larger than max_bytes "

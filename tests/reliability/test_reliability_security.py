@@ -243,6 +243,49 @@ def test_oversized_objects_are_refused_before_any_download(aws: Emulator) -> Non
     )
 
 
+def test_an_s3_event_size_pinned_by_its_etag_saves_the_head_request(aws: Emulator) -> None:
+    """An S3 notification carries the object's size, and its eTag pins that exact object:
+    the cap is checked against the event's size, so a small object costs one GetObject (no
+    HeadObject) and an oversized one no request at all."""
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket="bkt")
+    calls = _counting(s3)
+    pub = vm.Publisher(new_registry(), s3=s3)
+    small = pub.put_object("bkt", "small", OrderV2(id="small", qty=1))
+    big = pub.put_object("bkt", "big", OrderV2(id="big", qty=1, note="x" * 5000))
+    sizes = {k: s3.head_object(Bucket="bkt", Key=k)["ContentLength"] for k in ("small", "big")}
+    calls.clear()
+    handled: list[str] = []
+    consumer = vm.Consumer(new_registry(), s3=s3, max_bytes=2048)
+    consumer.handler(OrderV2)(lambda msg, meta: handled.append(msg.id))
+    outcomes = []
+    for key, etag in (("small", small["ETag"]), ("big", big["ETag"])):
+        event = s3_event("bkt", key, etag=etag, size=sizes[key])
+        outcomes += [(r.outcome, r.error) for r in consumer.process(event, None).records]
+    assert [o for o, _ in outcomes] == ["handled", "rejected"]
+    assert isinstance(outcomes[1][1], vm.LimitExceededError)
+    assert f"object of {sizes['big']} bytes is larger than max_bytes (2048)" in str(outcomes[1][1])
+    assert handled == ["small"]
+    assert calls == Counter({("GetObject", "small"): 1})
+
+
+def test_an_event_size_that_lies_is_caught_before_the_body_is_read(aws: Emulator) -> None:
+    """A forged event claiming a tiny size for a big object: the GetObject's ContentLength
+    is checked before the body is read, so the payload is never decoded."""
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket="bkt")
+    big = vm.Publisher(new_registry(), s3=s3).put_object(
+        "bkt", "big", OrderV2(id="big", qty=1, note="x" * 5000)
+    )
+    handled: list[str] = []
+    consumer = vm.Consumer(new_registry(), s3=s3, max_bytes=2048)
+    consumer.handler(OrderV2)(lambda msg, meta: handled.append(msg.id))
+    report = consumer.process(s3_event("bkt", "big", etag=big["ETag"], size=10), None)
+    assert [r.outcome for r in report.records] == ["rejected"]
+    assert isinstance(report.records[0].error, vm.LimitExceededError)
+    assert handled == []
+
+
 def test_an_object_grown_between_head_and_get_is_never_decoded(aws: Emulator) -> None:
     """If the object is replaced by a larger one after HeadObject (a pointer has no ETag to
     pin it), the read stops at max_bytes + 1 bytes and the record is rejected: the payload
