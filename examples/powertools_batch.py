@@ -17,7 +17,6 @@ from aws_lambda_powertools.utilities.batch import (
     process_partial_response,
 )
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
     IdempotencyConfig,
@@ -57,20 +56,14 @@ def order_created(order: OrderCreated, meta: vm.Meta) -> None:
 
 
 # --8<-- [start:record]
-def record_handler(record: SQSRecord) -> None:
-    """Run one SQS record through the versioned consumer; raise so Powertools reports it."""
-    report = consumer.process({"Records": [record.raw_event]}, None)
-    result = report.records[0]
-    if result.outcome in ("retried", "rejected", "failed"):
-        raise RuntimeError(f"{result.outcome}: {result.error}")
-
-
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     idempotency.register_lambda_context(context)
+    # consumer.record_handler raises vm.RecordsFailedError for a record that was retried,
+    # rejected or failed: Powertools lists it in batchItemFailures.
     return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
+        event=event, record_handler=consumer.record_handler, processor=processor, context=context
     )
 
 

@@ -873,3 +873,103 @@ def test_per_message_attributes_with_one_record_differing_otherwise(
             alone.meta.producer,
             alone.meta.attributes,
         )
+
+
+# ---- one record at a time (process_record, record_handler) ----
+
+
+class _Wrapped:
+    """A record object in the manner of Powertools' data classes: the dict is ``raw_event``."""
+
+    def __init__(self, raw: dict[str, Any]) -> None:
+        self.raw_event = raw
+
+
+def test_process_record_handles_and_upgrades_one_sqs_record() -> None:
+    """One SQS record each: v1 is upgraded, v2 handled; the Meta carries that record."""
+    consumer, seen = make()
+    rec1 = sqs_event(v1("a"))["Records"][0]
+    rec2 = sqs_event(v2("b", 5))["Records"][0]
+    first = consumer.process_record(rec1)
+    second = consumer.process_record(rec2, None)
+    assert [r.outcome for r in first + second] == ["upgraded", "handled"]
+    assert first[0].message_id == rec1["messageId"]
+    assert seen.ids == ["a", "b"]
+    assert seen.calls[0][1].record is rec1
+    assert consumer.record_handler(rec2) is None  # success: nothing raised
+
+
+def test_process_record_accepts_other_sources_and_emits_no_metrics() -> None:
+    """SNS and Kinesis records and an EventBridge event work alone; the metrics sink is
+    left to the caller's invocation (nothing emitted per record)."""
+    metrics = vm.MemoryMetrics()
+    consumer, seen = make(metrics=metrics)
+    sns = sns_event(v2("s"))["Records"][0]
+    kin = kinesis_event(v1("k"))["Records"][0]
+    got = [
+        consumer.process_record(sns)[0].outcome,
+        consumer.process_record(kin)[0].outcome,
+        consumer.process_record(eventbridge_event(v2("e")))[0].outcome,
+    ]
+    assert got == ["handled", "upgraded", "handled"]
+    assert seen.ids == ["s", "k", "e"]
+    assert metrics.calls == 0
+
+
+def test_process_record_takes_an_object_with_raw_event() -> None:
+    """A record object exposing ``raw_event`` is read through it."""
+    consumer, seen = make()
+    rec = sqs_event(v2("w"))["Records"][0]
+    results = consumer.process_record(_Wrapped(rec))  # type: ignore[arg-type]
+    assert [(r.outcome, r.message_id) for r in results] == [("handled", rec["messageId"])]
+    assert seen.ids == ["w"]
+
+
+def test_process_record_refuses_a_whole_event() -> None:
+    """A whole event (a Records list) is not one record: EventShapeError, nothing handled."""
+    consumer, seen = make()
+    with pytest.raises(vm.EventShapeError, match="Records"):
+        consumer.process_record(sqs_event(v2("a"), v2("b")))
+    assert seen.calls == []
+
+
+def test_record_handler_raises_records_failed_error_naming_the_record() -> None:
+    """A failing handler: record_handler raises RecordsFailedError naming the message, and
+    its report holds the record's result; a v4 message (retried) raises too."""
+    consumer = vm.Consumer(consumer_registry())
+    consumer.handler(OrderV2)(Seen(fail_ids=("bad",)))
+    rec = sqs_event(v2("bad"))["Records"][0]
+    with pytest.raises(vm.RecordsFailedError) as info:
+        consumer.record_handler(rec)
+    assert rec["messageId"] in str(info.value)
+    assert "handler refused bad" in str(info.value)
+    report = info.value.report
+    assert [(r.outcome, r.message_id) for r in report.records] == [("failed", rec["messageId"])]
+    assert report.source == "sqs"
+    newer = sqs_event(v4("d"))["Records"][0]
+    with pytest.raises(vm.RecordsFailedError, match="retried"):
+        consumer.record_handler(_Wrapped(newer))  # type: ignore[arg-type]
+
+
+def test_process_record_s3_notification_in_sqs_gives_one_result_per_object() -> None:
+    """An SQS record carrying an S3 notification of two objects gives two results: the
+    removed object is skipped, the created one fails (this S3 client cannot read), and
+    record_handler then marks the record failed."""
+    import json
+
+    consumer, _ = make(s3=object())
+    s3_records = [
+        s3_event("b", "k1", event_name="ObjectCreated:Put")["Records"][0],
+        s3_event("b", "k2", event_name="ObjectRemoved:Delete")["Records"][0],
+    ]
+    rec = sqs_event(v2())["Records"][0]
+    rec["messageAttributes"] = {}
+    rec["body"] = json.dumps({"Records": s3_records})
+    results = consumer.process_record(rec)
+    # both reported by the SQS message id (what batchItemFailures would name)
+    assert [(r.outcome, r.message_id) for r in results] == [
+        ("failed", rec["messageId"]),
+        ("skipped", rec["messageId"]),
+    ]
+    with pytest.raises(vm.RecordsFailedError, match="1 of 2 sqs records failed"):
+        consumer.record_handler(rec)

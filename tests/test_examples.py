@@ -682,6 +682,10 @@ def test_powertools_batch_charges_each_order_once_and_reports_unreadable_ones(
     monkeypatch.setattr(module.logger, "info", lambda msg, **kw: charged.append(msg))
     response = module.lambda_handler(lambda_sqs_event(messages, arn), _LambdaContext())
     assert response == {"batchItemFailures": [{"itemIdentifier": future["MessageId"]}]}
+    # consumer.record_handler raised for the v4 message alone, naming it
+    [(_, error, _)] = module.processor.exceptions
+    assert isinstance(error, vm.RecordsFailedError)
+    assert f"{future['MessageId']} retried" in str(error)
     assert charged == ["charging", "charging"]  # p-1 once (the copy is idempotent), p-2 once
     items = dynamodb.scan(TableName="idempotency")["Items"]
     assert len(items) == 2

@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import itertools
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Generic, Literal, TypeVar
 
 import msgspec
@@ -530,7 +530,8 @@ class Consumer:
     def process(self, event: Any, context: Any = None) -> Report:
         """Process every record of a Lambda event; never raises for a record's failure.
 
-        Raises :class:`EventShapeError` for an event of no known shape.
+        The counts go to ``metrics`` once, for the whole invocation. Raises
+        :class:`EventShapeError` for an event of no known shape.
         """
         trigger, raw = event_records(event)
         runs: list[tuple[int, str]] = []
@@ -569,6 +570,41 @@ class Consumer:
         return report.response
 
     __call__ = handle_event
+
+    def process_record(self, record: Mapping[str, Any], context: Any = None) -> list[RecordResult]:
+        """Process one raw Lambda record (of an SQS, SNS, S3 or Kinesis event, or an
+        EventBridge event) and return its results: usually one, several when an SQS record
+        carries an S3 notification listing several objects. Never raises for a record's
+        failure.
+
+        ``record`` may also be an object with a ``raw_event`` attribute, such as the records
+        of Powertools' data classes. Unlike :meth:`process`, nothing is sent to ``metrics``:
+        :meth:`process` and :meth:`handle_event` emit once per invocation, while a caller
+        handing records over one by one (a batch utility) owns the invocation. Raises
+        :class:`EventShapeError` for a record of no known shape.
+        """
+        return self._record_results(record)[1]
+
+    def record_handler(self, record: Mapping[str, Any], context: Any = None) -> None:
+        """A record handler for Powertools' ``BatchProcessor``: :meth:`process_record`, then
+        :class:`RecordsFailedError` (its ``report`` holds the record's results) when any
+        result was retried, rejected or failed, which marks the record failed.
+        """
+        source, results = self._record_results(record)
+        if any(r.outcome in FAILED_OUTCOMES for r in results):
+            raise RecordsFailedError(Report(results, None, source))
+
+    def _record_results(self, record: Any) -> tuple[str, list[RecordResult]]:
+        """The trigger and results of one record, through the general path."""
+        raw = getattr(record, "raw_event", record)
+        event: Any = {"Records": [raw]}
+        if isinstance(raw, Mapping) and not (
+            "eventSource" in raw or "EventSource" in raw or "Records" in raw
+        ):
+            event = raw  # an EventBridge event is its own (only) record
+        trigger, recs = event_records(event)
+        stopped: set[str] = set()
+        return trigger, [self._guarded(r, stopped) for rec in recs for r in expand(trigger, rec)]
 
     def _response(self, trigger: str, results: list[RecordResult]) -> dict[str, Any] | None:
         """The Lambda response from the results that may have failed, in event order
