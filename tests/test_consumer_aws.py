@@ -10,7 +10,7 @@ import pytest
 from consumer_models import PRODUCER, OrderV1, OrderV2, OrderV3, OrderV4, Seen, consumer_registry
 
 import versioned_msgs as vm
-from versioned_msgs.testing import Emulator, lambda_sqs_event
+from versioned_msgs.testing import Emulator, lambda_kinesis_event, lambda_sqs_event
 
 
 def make_queue(sqs: Any, name: str, **attributes: str) -> tuple[str, str]:
@@ -307,8 +307,6 @@ def test_s3_notification_through_sns_envelope_in_sqs(aws: Emulator) -> None:
 
 def test_kinesis_records_from_a_real_stream(aws: Emulator) -> None:
     """Publisher.put_record -> Kinesis -> GetRecords shaped as Lambda's Kinesis event."""
-    import base64
-
     kinesis = aws.client("kinesis")
     kinesis.create_stream(StreamName="orders", ShardCount=1)
     pub = vm.Publisher(PRODUCER, kinesis=kinesis)
@@ -320,24 +318,7 @@ def test_kinesis_records_from_a_real_stream(aws: Emulator) -> None:
         StreamName="orders", ShardId=shard, ShardIteratorType="TRIM_HORIZON"
     )["ShardIterator"]
     got = kinesis.get_records(ShardIterator=it)["Records"]
-    event = {
-        "Records": [
-            {
-                "kinesis": {
-                    "kinesisSchemaVersion": "1.0",
-                    "partitionKey": r["PartitionKey"],
-                    "sequenceNumber": r["SequenceNumber"],
-                    "data": base64.b64encode(r["Data"]).decode(),
-                    "approximateArrivalTimestamp": 1.0,
-                },
-                "eventSource": "aws:kinesis",
-                "eventID": f"{shard}:{r['SequenceNumber']}",
-                "eventName": "aws:kinesis:record",
-                "eventSourceARN": desc["StreamARN"],
-            }
-            for r in got
-        ]
-    }
+    event = lambda_kinesis_event(got, desc["StreamARN"], shard_id=shard)
     consumer, seen = make_consumer()
     report = consumer.process(event, None)
     assert [r.outcome for r in report.records] == ["upgraded", "retried", "retried"]

@@ -7,7 +7,6 @@ shape it as Lambda's event for that source, and call the example's ``lambda_hand
 
 from __future__ import annotations
 
-import base64
 import importlib
 import json
 import logging
@@ -21,7 +20,7 @@ from typing import Any
 import pytest
 
 import versioned_msgs as vm
-from versioned_msgs.testing import Emulator, lambda_sqs_event
+from versioned_msgs.testing import Emulator, lambda_kinesis_event, lambda_sqs_event
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -415,27 +414,7 @@ def test_kinesis_handler_reads_embedded_stamps(
         StreamName="orders", ShardId=shard, ShardIteratorType="TRIM_HORIZON"
     )["ShardIterator"]
     records = kinesis.get_records(ShardIterator=iterator)["Records"]
-    event = {
-        "Records": [
-            {
-                "kinesis": {
-                    "kinesisSchemaVersion": "1.0",
-                    "partitionKey": r["PartitionKey"],
-                    "sequenceNumber": r["SequenceNumber"],
-                    "data": base64.b64encode(r["Data"]).decode(),
-                    "approximateArrivalTimestamp": r["ApproximateArrivalTimestamp"].timestamp(),
-                },
-                "eventSource": "aws:kinesis",
-                "eventVersion": "1.0",
-                "eventID": f"{shard}:{r['SequenceNumber']}",
-                "eventName": "aws:kinesis:record",
-                "invokeIdentityArn": "arn:aws:iam::123456789012:role/orders",
-                "awsRegion": REGION,
-                "eventSourceARN": desc["StreamARN"],
-            }
-            for r in records
-        ]
-    }
+    event = lambda_kinesis_event(records, desc["StreamARN"], shard_id=shard)
     handler = _example("kinesis_handler")
     with caplog.at_level(logging.INFO, logger="kinesis_handler"):
         assert handler.lambda_handler(event, None) == {"batchItemFailures": []}

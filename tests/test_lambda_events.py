@@ -1,4 +1,4 @@
-"""Lambda event builders and lambda_sqs_event (boto3 receive_message -> Lambda's SQS shape)."""
+"""Lambda event builders, lambda_sqs_event and lambda_kinesis_event (boto3 output -> Lambda)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import versioned_msgs as vm
 from versioned_msgs.testing import (
     eventbridge_event,
     kinesis_event,
+    lambda_kinesis_event,
     lambda_sqs_event,
     s3_event,
     sns_event,
@@ -113,3 +114,40 @@ def test_lambda_sqs_event_shapes_boto3_messages() -> None:
     assert rec["md5OfMessageAttributes"] == "md5a"
     assert lambda_sqs_event(messages, arn) == event
     assert lambda_sqs_event([], arn) == {"Records": []}
+
+
+def test_lambda_kinesis_event_shapes_get_records_output() -> None:
+    """boto3 get_records output becomes Lambda Kinesis records: base64 data, the sequence
+    number as item identifier, the shard in eventID, the region taken from the stream ARN."""
+    from datetime import datetime, timezone
+
+    arrival = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
+    response = {
+        "Records": [
+            {
+                "SequenceNumber": "495",
+                "ApproximateArrivalTimestamp": arrival,
+                "Data": b'{"vmsg":{"type":"t","version":1},"data":{}}',
+                "PartitionKey": "pk-1",
+            }
+        ]
+    }
+    arn = "arn:aws:kinesis:eu-west-1:123456789012:stream/orders"
+    event = lambda_kinesis_event(response, arn, shard_id="shardId-000000000003")
+    (rec,) = event["Records"]
+    assert rec["kinesis"] == {
+        "kinesisSchemaVersion": "1.0",
+        "partitionKey": "pk-1",
+        "sequenceNumber": "495",
+        "data": base64.b64encode(response["Records"][0]["Data"]).decode(),
+        "approximateArrivalTimestamp": arrival.timestamp(),
+    }
+    assert rec["eventID"] == "shardId-000000000003:495"
+    assert (rec["eventSource"], rec["eventSourceARN"], rec["awsRegion"]) == (
+        "aws:kinesis",
+        arn,
+        "eu-west-1",
+    )
+    assert lambda_kinesis_event(response["Records"], arn) == {
+        "Records": [{**rec, "eventID": "shardId-000000000000:495"}]
+    }

@@ -2,37 +2,12 @@
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 from test_publisher import ORDER, OrderV1, OrderV2, _queue, _receive, make_registry
 
 import versioned_msgs as vm
-from versioned_msgs.testing import Emulator
-
-
-def _lambda_sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
-    """SQS messages as received with boto3 -> Lambda's SQS event records."""
-    records = []
-    for m in messages:
-        attrs = {
-            name: {"stringValue": a["StringValue"], "dataType": a["DataType"]}
-            for name, a in m.get("MessageAttributes", {}).items()
-        }
-        records.append(
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": m.get("Attributes", {}),
-                "messageAttributes": attrs,
-                "md5OfBody": m["MD5OfBody"],
-                "eventSource": "aws:sqs",
-                "eventSourceARN": queue_arn,
-                "awsRegion": "us-east-1",
-            }
-        )
-    return {"Records": records}
+from versioned_msgs.testing import Emulator, lambda_kinesis_event, lambda_sqs_event
 
 
 def _consumer(seen: list[tuple[Any, vm.Meta]], s3: Any = None) -> vm.Consumer:
@@ -54,7 +29,7 @@ def test_large_payload_pointer_is_resolved_by_the_consumer(aws: Emulator) -> Non
     pub = vm.Publisher(make_registry(), large_payload_bucket="large-bucket", producer="p:1")
     pub.send(url, big)
     seen: list[tuple[Any, vm.Meta]] = []
-    report = _consumer(seen, s3).process(_lambda_sqs_event(_receive(sqs, url), arn), None)
+    report = _consumer(seen, s3).process(lambda_sqs_event(_receive(sqs, url), arn), None)
     assert [r.outcome for r in report.records] == ["handled"]
     assert seen[0][0] == big
     assert seen[0][1].producer == "p:1"
@@ -67,7 +42,7 @@ def test_pinned_v1_and_current_v2_both_reach_the_v2_handler(aws: Emulator) -> No
     vm.Publisher(make_registry()).send(url, ORDER, attributes={"tenant": "acme"})
     vm.Publisher(make_registry()).send(url, OrderV1(order_id="old", total=3), embed=True)
     seen: list[tuple[Any, vm.Meta]] = []
-    report = _consumer(seen).process(_lambda_sqs_event(_receive(sqs, url, 3), arn), None)
+    report = _consumer(seen).process(lambda_sqs_event(_receive(sqs, url, 3), arn), None)
     assert sorted(r.outcome for r in report.records) == ["handled", "upgraded", "upgraded"]
     got = sorted((o.order_id, o.total_cents, m.upgraded_from or 0) for o, m in seen)
     # the pinned v1 lost the cents (v1 stores whole units); the embedded v1 was upgraded
@@ -83,27 +58,7 @@ def test_kinesis_envelope_is_read_by_the_consumer(aws: Emulator) -> None:
     it = kinesis.get_shard_iterator(
         StreamName="s", ShardId="shardId-000000000000", ShardIteratorType="TRIM_HORIZON"
     )["ShardIterator"]
-    event = {
-        "Records": [
-            {
-                "kinesis": {
-                    "kinesisSchemaVersion": "1.0",
-                    "partitionKey": r["PartitionKey"],
-                    "sequenceNumber": r["SequenceNumber"],
-                    "data": base64.b64encode(r["Data"]).decode(),
-                    "approximateArrivalTimestamp": 1700000000.0,
-                },
-                "eventSource": "aws:kinesis",
-                "eventVersion": "1.0",
-                "eventID": f"shardId-000000000000:{r['SequenceNumber']}",
-                "eventName": "aws:kinesis:record",
-                "invokeIdentityArn": "arn:aws:iam::123456789012:role/r",
-                "awsRegion": "us-east-1",
-                "eventSourceARN": arn,
-            }
-            for r in kinesis.get_records(ShardIterator=it)["Records"]
-        ]
-    }
+    event = lambda_kinesis_event(kinesis.get_records(ShardIterator=it), arn)
     seen: list[tuple[Any, vm.Meta]] = []
     report = _consumer(seen).process(event, None)
     assert [r.outcome for r in report.records] == ["handled", "handled"]

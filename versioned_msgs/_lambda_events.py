@@ -23,6 +23,7 @@ from ._stamp import Encoded
 __all__ = [
     "eventbridge_event",
     "kinesis_event",
+    "lambda_kinesis_event",
     "lambda_sqs_event",
     "s3_event",
     "sns_event",
@@ -294,34 +295,79 @@ def s3_event(
     }
 
 
+def _kinesis_record(
+    data: bytes, partition_key: str, seq: str, arrival: float, *, shard_id: str, stream_arn: str
+) -> dict[str, Any]:
+    """One record of a Lambda Kinesis event, shaped as Lambda delivers it."""
+    region = stream_arn.split(":")[3] if stream_arn.count(":") >= 5 else REGION
+    return {
+        "kinesis": {
+            "kinesisSchemaVersion": "1.0",
+            "partitionKey": partition_key,
+            "sequenceNumber": seq,
+            "data": base64.b64encode(data).decode(),
+            "approximateArrivalTimestamp": arrival,
+        },
+        "eventSource": "aws:kinesis",
+        "eventVersion": "1.0",
+        "eventID": f"{shard_id}:{seq}",
+        "eventName": "aws:kinesis:record",
+        "invokeIdentityArn": f"arn:aws:iam::{ACCOUNT}:role/lambda-role",
+        "awsRegion": region,
+        "eventSourceARN": stream_arn,
+    }
+
+
+_SHARD = "shardId-000000000000"
+
+
 def kinesis_event(
     *encoded: Encoded, partition_key: str = "pk", stream_arn: str = STREAM_ARN
 ) -> dict[str, Any]:
     """A Kinesis event; each record's data is the embedded envelope, base64-encoded."""
-    shard = "shardId-000000000000"
-    records = []
     base = 49590338271490256608559692538361571095921575989136588898
-    for i, enc in enumerate(encoded):
-        seq = str(base + i * 1000)
-        records.append(
-            {
-                "kinesis": {
-                    "kinesisSchemaVersion": "1.0",
-                    "partitionKey": partition_key,
-                    "sequenceNumber": seq,
-                    "data": base64.b64encode(enc.embedded()).decode(),
-                    "approximateArrivalTimestamp": time.time(),
-                },
-                "eventSource": "aws:kinesis",
-                "eventVersion": "1.0",
-                "eventID": f"{shard}:{seq}",
-                "eventName": "aws:kinesis:record",
-                "invokeIdentityArn": f"arn:aws:iam::{ACCOUNT}:role/lambda-role",
-                "awsRegion": REGION,
-                "eventSourceARN": stream_arn,
-            }
+    now = time.time()
+    return {
+        "Records": [
+            _kinesis_record(
+                enc.embedded(),
+                partition_key,
+                str(base + i * 1000),
+                now,
+                shard_id=_SHARD,
+                stream_arn=stream_arn,
+            )
+            for i, enc in enumerate(encoded)
+        ]
+    }
+
+
+def lambda_kinesis_event(
+    records: Iterable[Mapping[str, Any]] | Mapping[str, Any],
+    stream_arn: str,
+    *,
+    shard_id: str = _SHARD,
+) -> dict[str, Any]:
+    """Shape boto3 Kinesis ``get_records`` output as Lambda's Kinesis trigger would deliver
+    it (``records`` is the ``Records`` list or the whole response; ``shard_id`` the shard
+    they were read from)."""
+    items: Iterable[Mapping[str, Any]] = (
+        records.get("Records", []) if isinstance(records, Mapping) else records
+    )
+    out = []
+    for r in items:
+        arrival = r.get("ApproximateArrivalTimestamp")
+        out.append(
+            _kinesis_record(
+                r["Data"],
+                r["PartitionKey"],
+                r["SequenceNumber"],
+                arrival.timestamp() if isinstance(arrival, datetime) else time.time(),
+                shard_id=shard_id,
+                stream_arn=stream_arn,
+            )
         )
-    return {"Records": records}
+    return {"Records": out}
 
 
 def eventbridge_event(*encoded: Encoded, source: str = "app") -> dict[str, Any]:

@@ -5,8 +5,9 @@
   see :mod:`versioned_msgs._pytest_plugin`).
 - Lambda event builders from :class:`~versioned_msgs.Encoded` values: :func:`sqs_event`,
   :func:`sns_event`, :func:`sns_sqs_event`, :func:`s3_event`, :func:`kinesis_event`,
-  :func:`eventbridge_event`; and :func:`lambda_sqs_event`, which shapes boto3
-  ``receive_message`` output the way Lambda's SQS trigger delivers it.
+  :func:`eventbridge_event`; and :func:`lambda_sqs_event` / :func:`lambda_kinesis_event`,
+  which shape boto3 ``receive_message`` / ``get_records`` output the way Lambda's SQS and
+  Kinesis triggers deliver it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from ._emulator import Emulator
 from ._lambda_events import (
     eventbridge_event,
     kinesis_event,
+    lambda_kinesis_event,
     lambda_sqs_event,
     s3_event,
     sns_event,
@@ -26,6 +28,7 @@ __all__ = [
     "Emulator",
     "eventbridge_event",
     "kinesis_event",
+    "lambda_kinesis_event",
     "lambda_sqs_event",
     "s3_event",
     "sns_event",
