@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 
 import versioned_msgs as vm
+from versioned_msgs._events import attributes_digest
 
 TYPE = "order.created"
 CURRENT = 4
@@ -226,6 +227,7 @@ def sqs_record(n: int, body: bytes, attrs: dict[str, dict[str, str]]) -> dict[st
     """One record of a Lambda SQS event, shaped as Lambda delivers it."""
     text = body.decode()
     rng = random.Random(n)
+    lattrs = lambda_attributes(attrs)
     return {
         "messageId": f"{rng.getrandbits(32):08x}-87a3-44ab-83d2-{n:012d}",
         "receiptHandle": f"AQEB{rng.getrandbits(256):064x}",
@@ -236,9 +238,10 @@ def sqs_record(n: int, body: bytes, attrs: dict[str, dict[str, str]]) -> dict[st
             "SenderId": "AIDAIENQZJOLO23YVJ4VO",
             "ApproximateFirstReceiveTimestamp": str(1764244800005 + n),
         },
-        "messageAttributes": lambda_attributes(attrs),
+        "messageAttributes": lattrs,
         "md5OfBody": hashlib.md5(body).hexdigest(),
-        "md5OfMessageAttributes": "3a1ad6f5e0c3c6e0e4b8f5c8e1d2a3b4",
+        # What SQS computes (its published algorithm; tests check ours against moto's).
+        "md5OfMessageAttributes": attributes_digest(lattrs),
         "eventSource": "aws:sqs",
         "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:orders",
         "awsRegion": "eu-west-1",

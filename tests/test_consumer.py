@@ -19,6 +19,7 @@ from consumer_models import (
 )
 
 import versioned_msgs as vm
+from versioned_msgs._events import attributes_digest
 from versioned_msgs.testing import (
     eventbridge_event,
     kinesis_event,
@@ -657,6 +658,13 @@ def _change_attributes(rec: dict[str, Any], change: dict[str, Any]) -> None:
             }
 
 
+def _with_digests(event: dict[str, Any]) -> dict[str, Any]:
+    """Give every record the md5OfMessageAttributes SQS computes for its attributes."""
+    for rec in event["Records"]:
+        rec["md5OfMessageAttributes"] = attributes_digest(rec["messageAttributes"])
+    return event
+
+
 def _alone(consumer: vm.Consumer, rec: dict[str, Any]) -> vm.RecordResult:
     """The result of a record processed in an event of its own."""
     return consumer.process({"Records": [rec]}, None).records[0]
@@ -678,14 +686,20 @@ def _alone(consumer: vm.Consumer, rec: dict[str, Any]) -> vm.RecordResult:
         {"tenant": {"dataType": "Number", "stringValue": "12"}},
     ],
 )
-def test_a_record_differing_from_its_batch_is_read_on_its_own(change: dict[str, Any]) -> None:
+@pytest.mark.parametrize("digests", [False, True], ids=["no-digests", "sqs-digests"])
+def test_a_record_differing_from_its_batch_is_read_on_its_own(
+    change: dict[str, Any], digests: bool
+) -> None:
     """One record whose attributes differ from the rest of an otherwise uniform batch (a stamp
     attribute's value or DataType, one added or missing) never reuses the others' stamp: its
-    result is the one it gets alone, and its neighbours are handled."""
+    result is the one it gets alone, and its neighbours are handled. The same with every
+    record carrying the md5OfMessageAttributes SQS computes."""
     consumer, _ = make()
     event = _uniform()
     odd = event["Records"][2]
     _change_attributes(odd, change)
+    if digests:
+        _with_digests(event)
     report = consumer.process(event, None)
     alone = _alone(make()[0], odd)
     got = report.records[2]
@@ -699,6 +713,58 @@ def test_a_record_differing_from_its_batch_is_read_on_its_own(change: dict[str, 
     if "tenant" in change:
         assert got.meta is not None
         assert got.meta.attributes == {"tenant": 12}
+
+
+def test_uniform_batch_with_sqs_digests_is_handled_as_without() -> None:
+    """A uniform batch carrying SQS's digests gives the results it gives without them, each
+    record with its own id, record and copy of the user's attributes."""
+    consumer, seen = make()
+    plain = consumer.process(_uniform(5), None)
+    event = _with_digests(_uniform(5))
+    report = consumer.process(event, None)
+    assert outcomes(report) == outcomes(plain) == ["handled"] * 5
+    metas = [meta for _, meta in seen.calls[5:]]
+    assert [m.message_id for m in metas] == [r["messageId"] for r in event["Records"]]
+    assert [m.record for m in metas] == event["Records"]
+    assert all(m.attributes == {"tenant": "acme"} for m in metas)
+    assert len({id(m.attributes) for m in metas}) == 5
+    assert [m.version for m in metas] == [2] * 5
+
+
+def test_made_up_digests_are_not_trusted() -> None:
+    """Equal md5OfMessageAttributes that are not SQS's digest of the attributes (an event
+    built by hand) say nothing: each record is read from its own attributes."""
+    consumer, _ = make()
+    event = _uniform()
+    _change_attributes(
+        event["Records"][1], {"vmsg-version": {"dataType": "Number", "stringValue": "1"}}
+    )
+    for rec in event["Records"]:
+        rec["md5OfMessageAttributes"] = "0" * 32
+    assert outcomes(consumer.process(event, None)) == ["handled", "upgraded", "handled", "handled"]
+    # the right digest for the first record, copied onto a record whose attributes differ
+    event = _with_digests(_uniform())
+    first = event["Records"][0]
+    _change_attributes(first, {"vmsg-version": {"dataType": "Number", "stringValue": "1"}})
+    assert outcomes(consumer.process(event, None)) == ["upgraded"] + ["handled"] * 3
+
+
+def test_a_verified_digest_is_remembered(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each distinct digest is computed once per consumer, not once per batch."""
+    import versioned_msgs._consumer as consumer_module
+
+    calls: list[str] = []
+
+    def counting(attrs: Any) -> str | None:
+        digest = attributes_digest(attrs)
+        calls.append(str(digest))
+        return digest
+
+    monkeypatch.setattr(consumer_module, "attributes_digest", counting)
+    consumer, _ = make()
+    for _ in range(3):
+        assert outcomes(consumer.process(_with_digests(_uniform()), None)) == ["handled"] * 4
+    assert len(calls) == 1
 
 
 def test_a_stamp_error_in_an_otherwise_uniform_batch_is_rejected() -> None:

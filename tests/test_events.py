@@ -16,6 +16,7 @@ from versioned_msgs._events import (
     PAYLOAD,
     POINTER,
     SKIP,
+    attributes_digest,
     boto3_attributes,
     event_records,
     park_payload,
@@ -25,6 +26,7 @@ from versioned_msgs._events import (
 from versioned_msgs.testing import (
     eventbridge_event,
     kinesis_event,
+    lambda_sqs_event,
     s3_event,
     sns_event,
     sns_sqs_event,
@@ -295,3 +297,69 @@ def test_null_version_ids_are_dropped() -> None:
     [rec] = records(event)[1]
     assert rec.version_id is None
     assert rec.etag == "4e68adba0abe2dc8653dc3354e14c01d"
+
+
+def _string(value: str, dtype: str = "String") -> dict[str, Any]:
+    return {"stringValue": value, "stringListValues": [], "binaryListValues": [], "dataType": dtype}
+
+
+# Published examples of SQS's md5OfMessageAttributes algorithm.
+_HELLO = {"dataType": "Binary", "binaryValue": "SGVsbG8gYmluYXJ5IHdvcmxkIQ=="}
+_FLOAT = _string("4563442423554324324264524243.32543234", "Number.float")
+
+
+@pytest.mark.parametrize(
+    ("attrs", "digest"),
+    [
+        ({"attribName1": _string("attribValue 1")}, "19e27d4e946b072f3f58da80d94fd778"),
+        ({"customNumberTypeAttrib": _FLOAT}, "9fe1b90bbd9965bdf77bac517c7d2495"),
+        ({"binaryAttribute": _HELLO}, "31a92b15d92f8db860eda32aceb656c3"),
+        (
+            {
+                "binaryAttribute": _HELLO,
+                "customNumberTypeAttrib": _FLOAT,
+                "attribName1": _string("attribValue 1"),
+            },
+            "c932db14a896c663f83c260297d594ff",
+        ),
+    ],
+)
+def test_attributes_digest_is_sqs_md5_of_message_attributes(
+    attrs: dict[str, Any], digest: str
+) -> None:
+    """The digest matches SQS's published examples, whatever order the names come in."""
+    assert attributes_digest(attrs) == digest
+
+
+@pytest.mark.parametrize(
+    "attrs",
+    [
+        {"a": {"stringValue": "x"}},  # no dataType
+        {"a": {"dataType": "String"}},  # no value
+        {"a": {"dataType": "Binary", "binaryValue": "not base64!"}},
+        {"a": "String"},
+        {"a": {"dataType": 3, "stringValue": "x"}},
+    ],
+)
+def test_attributes_digest_of_attributes_not_in_lambda_shape_is_none(attrs: Any) -> None:
+    """Attributes it cannot encode give None, never an exception."""
+    assert attributes_digest(attrs) is None
+
+
+def test_attributes_digest_agrees_with_what_sqs_delivers(aws: Any) -> None:
+    """Messages received from the emulator, shaped as Lambda delivers them, carry the digest
+    that attributes_digest computes from their attributes."""
+    sqs = aws.client("sqs")
+    url = sqs.create_queue(QueueName="digests")["QueueUrl"]
+    attrs = {
+        "vmsg-type": {"DataType": "String", "StringValue": "order.created"},
+        "vmsg-version": {"DataType": "Number", "StringValue": "12"},
+        "tenant": {"DataType": "String.tenant", "StringValue": "acmé"},
+        "blob": {"DataType": "Binary", "BinaryValue": b"\x00\xffbytes"},
+    }
+    sqs.send_message(QueueUrl=url, MessageBody="{}", MessageAttributes=attrs)
+    got = sqs.receive_message(QueueUrl=url, MessageAttributeNames=["All"], AttributeNames=["All"])
+    event = lambda_sqs_event(got, "arn:aws:sqs:eu-west-1:123456789012:digests")
+    rec = event["Records"][0]
+    assert len(rec["messageAttributes"]) == 4
+    assert attributes_digest(rec["messageAttributes"]) == rec["md5OfMessageAttributes"]

@@ -37,6 +37,7 @@ from ._events import (
     SKIP,
     SQS,
     Record,
+    attributes_digest,
     event_records,
     expand,
     is_fifo_record,
@@ -273,6 +274,7 @@ class _Fast:
 _MISSING: Any = object()
 _GET_ATTRS = operator.itemgetter("messageAttributes")
 _GET_BODY = operator.itemgetter("body")
+_GET_DIGEST = operator.itemgetter("md5OfMessageAttributes")
 _GET_MID = operator.itemgetter("messageId")
 _GET_SYSTEM = operator.itemgetter("attributes")
 _GROUP = "MessageGroupId"
@@ -392,6 +394,8 @@ class Consumer:
         self._ignored: dict[str, frozenset[int] | None] = {}
         self._routes: dict[str, dict[int, _Route]] = {}
         self._fast: dict[tuple[Any, ...], _Fast | None] = {}
+        # md5OfMessageAttributes digests verified, with the attributes they stand for
+        self._digests: dict[str, dict[str, Any]] = {}
         self._assumed: Stamp | None = None
         if isinstance(on_unversioned, int):
             self._assumed = self._assume(on_unversioned, unversioned_type)
@@ -756,14 +760,15 @@ class Consumer:
         if n < 2 or is_fifo_record(raw[0]):
             return None
         try:
-            attrs = list(map(_GET_ATTRS, raw))
-            first = attrs[0]
-            # Deep equality (same stamp, same user attributes), stopping at the first record
-            # that differs. When neighbours differ (a per-message attribute, say), the same
-            # names and deep-equal vmsg-* attributes (the same stamp) will do: the user's
-            # attributes are then read record by record.
+            first = raw[0]["messageAttributes"]
             users: list[dict[str, Any]] | None = None
-            if attrs != [first] * n:
+            # Equal attributes, told by SQS's digest of them (one string per record) or else
+            # by deep equality (same stamp, same user attributes), stopping at the first
+            # record that differs. When neighbours differ (a per-message attribute, say), the
+            # same names and deep-equal vmsg-* attributes (the same stamp) will do: the
+            # user's attributes are then read record by record.
+            attrs = None if self._same_digest(raw, first, n) else list(map(_GET_ATTRS, raw))
+            if attrs is not None and attrs != [first] * n:
                 if n < 3 or attrs[1] == attrs[2]:  # mostly equal: see _process_sqs
                     return None
                 stamp_attrs = operator.itemgetter(*(k for k in first if k.startswith(PREFIX)))
@@ -817,6 +822,32 @@ class Consumer:
                 continue
             append(meta)
         return items, [(0, entry.outcome)], results
+
+    def _same_digest(self, raw: list[Any], first: Any, n: int) -> bool:
+        """True when every record's ``md5OfMessageAttributes`` equals the first record's and
+        is SQS's digest of the first record's attributes: then every record carries those
+        attributes (SQS computes the digest when the message is sent; records that differ
+        would need an MD5 collision, and whoever can craft one can send either attribute set
+        directly). A hand-built event without digests, or with made-up ones, returns False.
+
+        A verified digest is remembered with a snapshot of its attributes, so later batches
+        pay one comparison for it.
+        """
+        try:
+            digests = list(map(_GET_DIGEST, raw))
+        except Exception:
+            return False
+        d0 = digests[0]
+        if type(d0) is not str or digests != [d0] * n:
+            return False
+        known = self._digests.get(d0)
+        if known is None:
+            if attributes_digest(first) != d0:
+                return False
+            if len(self._digests) >= _FAST_MAX:
+                self._digests.clear()
+            known = self._digests[d0] = {k: dict(a) for k, a in first.items()}
+        return bool(first == known)
 
     def _fast_attrs(
         self, attrs: Any, table: dict[tuple[Any, ...], _Fast | None]

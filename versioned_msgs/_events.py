@@ -491,6 +491,37 @@ def _b64(value: object) -> bytes | None:
     return None
 
 
+def attributes_digest(attrs: Mapping[str, Any]) -> str | None:
+    """SQS's MD5 of a message's attributes (``md5OfMessageAttributes``), computed from
+    Lambda's SQS shape; None when an attribute is not in that shape.
+
+    SQS's algorithm: for each attribute in name order, the name, the data type, a transport
+    byte (1 for String and Number, 2 for Binary) and the value (UTF-8, or the binary bytes),
+    each but the transport byte preceded by its length as 4 big-endian bytes.
+    """
+    import hashlib
+
+    parts: list[bytes] = []
+    try:
+        for name in sorted(attrs):
+            attr = attrs[name]
+            dtype = attr["dataType"]
+            if dtype.startswith("Binary"):
+                value = _b64(attr["binaryValue"])
+                if value is None:
+                    return None
+                transport = b"\x02"
+            else:
+                value = attr["stringValue"].encode()
+                transport = b"\x01"
+            for part in (name.encode(), dtype.encode()):
+                parts += (len(part).to_bytes(4, "big"), part)
+            parts += (transport, len(value).to_bytes(4, "big"), value)
+    except (KeyError, TypeError, AttributeError, UnicodeError):
+        return None
+    return hashlib.md5(b"".join(parts), usedforsecurity=False).hexdigest()
+
+
 def _attr_parts(attr: Any) -> tuple[Any, Any, Any]:
     """(data type, string value, binary value) of an attribute in any of the three shapes."""
     if not isinstance(attr, Mapping):
