@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import msgspec
 import pytest
 from consumer_models import (
     OrderV1,
@@ -550,6 +551,29 @@ def test_stamped_body_in_an_envelope_prefers_attributes() -> None:
     report = consumer.process(sqs_event(v1("e"), embed=True), None)
     assert outcomes(report) == ["upgraded"]
     assert seen.calls[0][0] == OrderV2(id="e", qty=1)
+
+
+class _Loose(msgspec.Struct):
+    """A model every JSON object fits: nothing required."""
+
+    id: str = ""
+    qty: int = 0
+
+
+@pytest.mark.parametrize("loose", [False, True], ids=["required-fields", "nothing-required"])
+def test_a_uniform_batch_of_envelopes_is_unwrapped(loose: bool) -> None:
+    """Stamped bodies sent with embed=True, a whole batch of them: each handler gets the
+    envelope's data, whether or not an envelope would fit the model itself."""
+    registry = vm.Registry()
+    model: type[Any] = _Loose if loose else OrderV2
+    registry.message("order.created", version=1)(model)
+    consumer = vm.Consumer(registry)
+    got: list[Any] = []
+    consumer.handler(model)(lambda msg, meta: got.append(msg))
+    encoded = [registry.encode(model(id=f"e{i}", qty=i)) for i in range(4)]
+    report = consumer.process(sqs_event(*encoded, embed=True), None)
+    assert outcomes(report) == ["handled"] * 4
+    assert got == [model(id=f"e{i}", qty=i) for i in range(4)]
 
 
 def test_embedded_envelope_alone_stamps_an_sqs_body() -> None:

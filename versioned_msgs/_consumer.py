@@ -254,7 +254,7 @@ class _NotProcessed(VersionedMsgsError):
 class _Fast:
     """A fast-path entry: everything the SQS loop needs for one distinct stamp."""
 
-    __slots__ = ("decode", "fn", "n_vmsg", "outcome", "template")
+    __slots__ = ("decode", "fn", "n_vmsg", "outcome", "rejects_envelope", "template")
 
     def __init__(
         self,
@@ -263,12 +263,28 @@ class _Fast:
         outcome: str,
         template: Meta,
         n_vmsg: int,
+        rejects_envelope: bool,
     ) -> None:
         self.decode = decode
         self.fn = fn
         self.outcome = outcome
         self.template = template
         self.n_vmsg = n_vmsg
+        # True when ``decode`` is known to raise for an embedded envelope
+        self.rejects_envelope = rejects_envelope
+
+
+def _rejects_envelope(model: Any) -> bool:
+    """True when decoding an embedded envelope (``{"vmsg": {...}, "data": {...}}``) into the
+    msgspec Struct ``model`` must fail: it forbids unknown fields, or it requires a field
+    the envelope does not have. Other models: False (nothing is assumed)."""
+    if not (isinstance(model, type) and issubclass(model, msgspec.Struct)):
+        return False
+    if model.__struct_config__.forbid_unknown_fields:
+        return True
+    return any(
+        f.required and f.encode_name not in ("vmsg", "data") for f in msgspec.structs.fields(model)
+    )
 
 
 _MISSING: Any = object()
@@ -648,7 +664,9 @@ class Consumer:
                     source=SQS,
                 )
                 n_vmsg = 2 + sum(1 for k in _OPTIONAL_ATTRS if k in attrs)
-                entry = _Fast(route.fast, route.fn, route.outcome, template, n_vmsg)
+                # An upgrading decoder would run the upgraders on an envelope before failing.
+                rejects = route.outcome != "upgraded" and _rejects_envelope(route.into)
+                entry = _Fast(route.fast, route.fn, route.outcome, template, n_vmsg, rejects)
         if len(self._fast) >= _FAST_MAX:
             self._fast.clear()
         self._fast[key] = entry
@@ -782,17 +800,19 @@ class Consumer:
             mids = list(map(_GET_MID, raw))
             "".join(mids)  # a TypeError unless every message id is a str
             bodies = list(map(_GET_BODY, raw))
+            entry, user = self._fast_attrs(first, self._fast)
+            if entry is None:
+                return None
             # Every body a str starting '{"' but not '{"vmsg"' (an embedded envelope), when
             # the smallest and the largest lie on the same side of '{"vmsg"' (or else the
-            # per-record loop decides); anything but str raises a TypeError here.
-            lo = min(bodies)
-            hi = max(bodies)
-            if not ('{"' <= lo <= hi < '{"vmsg"' or '{"vmsg#' <= lo <= hi < "{#"):
-                return None
-            entry, user = self._fast_attrs(first, self._fast)
+            # per-record loop decides); anything but str raises a TypeError here. Not needed
+            # when the decoder itself fails on an envelope (then the general path unwraps it).
+            if not entry.rejects_envelope:
+                lo = min(bodies)
+                hi = max(bodies)
+                if not ('{"' <= lo <= hi < '{"vmsg"' or '{"vmsg#' <= lo <= hi < "{#"):
+                    return None
         except Exception:
-            return None
-        if entry is None:
             return None
         decode, fn, template = entry.decode, entry.fn, entry.template
         replace = msgspec.structs.replace
