@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from consumer_models import OrderV2, Seen, consumer_registry, v1, v2, v3, v4
+from consumer_models import OrderV2, Seen, consumer_registry, invoice, v1, v2, v3, v4
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import versioned_msgs as vm
+from versioned_msgs._events import attributes_digest
 from versioned_msgs.testing import (
     Emulator,
     eventbridge_event,
@@ -231,3 +232,73 @@ def test_fuzzed_events_never_leak_non_library_errors(
     for r in report.records:
         if r.outcome in ("retried", "rejected", "failed"):
             assert r.error is not None
+
+
+# Records a mixed batch is drawn from: versions, a newer unreadable one, another type, user
+# attributes that differ; each may carry SQS's digest, a made-up one or none.
+_MIXED_KINDS = [
+    (v1, {}),
+    (v2, {}),
+    (v2, {"tenant": "acme"}),
+    (v2, {"tenant": "umbrella"}),
+    (v3, {}),
+    (v4, {}),
+    (invoice, {}),
+]
+
+
+def _mixed_record(kind: int, digest: str, i: int) -> dict[str, Any]:
+    make_one, attributes = _MIXED_KINDS[kind]
+    rec: dict[str, Any] = sqs_event(make_one(f"m{i}"), attributes=attributes)["Records"][0]
+    if digest == "sqs":
+        rec["md5OfMessageAttributes"] = attributes_digest(rec["messageAttributes"])
+    elif digest == "made-up":
+        rec["md5OfMessageAttributes"] = "0" * 32
+    return rec
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, len(_MIXED_KINDS) - 1), st.sampled_from(["sqs", "made-up", "none"])
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_each_record_of_a_mixed_batch_gets_what_it_gets_alone(
+    picks: list[tuple[int, str]],
+) -> None:
+    """Whatever mix of stamps, user attributes and digests a batch holds, every record's
+    outcome, version and attributes are those it gets in an event of its own."""
+    records = [_mixed_record(kind, digest, i) for i, (kind, digest) in enumerate(picks)]
+    consumer, _ = make(on_newer="reject", on_unknown="ignore")
+    report = consumer.process({"Records": copy.deepcopy(records)}, None)
+    alone_consumer, _ = make(on_newer="reject", on_unknown="ignore")
+
+    def summary(r: vm.RecordResult) -> tuple[Any, ...]:
+        m = r.meta
+        return (r.outcome, r.message_id, None if m is None else (m.version, m.attributes))
+
+    alone = [
+        summary(alone_consumer.process({"Records": [rec]}, None).records[0]) for rec in records
+    ]
+    assert [summary(r) for r in report.records] == alone
+
+
+def test_a_record_after_a_known_digest_is_not_read_with_an_older_snapshot() -> None:
+    """A record told by a digest seen earlier in the batch, between two records with equal
+    attributes and no digest: the second of those is read from its own attributes."""
+    picks = [(1, "sqs"), (0, "none"), (2, "none"), (1, "sqs"), (2, "none")]
+    records = [_mixed_record(kind, digest, i) for i, (kind, digest) in enumerate(picks)]
+    consumer, _ = make()
+    report = consumer.process({"Records": records}, None)
+    got = [(r.outcome, r.meta and r.meta.attributes) for r in report.records]
+    assert got == [
+        ("handled", {}),
+        ("upgraded", {}),
+        ("handled", {"tenant": "acme"}),
+        ("handled", {}),
+        ("handled", {"tenant": "acme"}),
+    ]

@@ -290,7 +290,6 @@ def _rejects_envelope(model: Any) -> bool:
 _MISSING: Any = object()
 _GET_ATTRS = operator.itemgetter("messageAttributes")
 _GET_BODY = operator.itemgetter("body")
-_GET_DIGEST = operator.itemgetter("md5OfMessageAttributes")
 _GET_MID = operator.itemgetter("messageId")
 _GET_SYSTEM = operator.itemgetter("attributes")
 _GROUP = "MessageGroupId"
@@ -300,6 +299,16 @@ _repeat = itertools.repeat
 _NEVER: Any = object()  # equal to no attributes
 _NO_ID: dict[str, Any] = {}  # the response when a failure has no identifier (see process)
 _NO_META = Meta(type="-", version=1)
+_DIGEST = "md5OfMessageAttributes"
+_GET_DIGEST = operator.itemgetter(_DIGEST)
+# (decode, handler, Meta template, copy of the user's attributes, outcome) for one stamp
+_State = tuple[
+    Callable[[Any], Any],
+    Callable[[Any, Meta], Any],
+    Meta,
+    Callable[[], dict[str, Any]],
+    str | None,
+]
 
 
 class _Unusual(Exception):
@@ -312,6 +321,9 @@ def _no_fast(body: Any) -> Any:
 
 def _no_handler(msg: Any, meta: Meta) -> None:  # pragma: no cover - never reached
     raise AssertionError("the fast path ran without an entry")
+
+
+_NO_STATE: _State = (_no_fast, _no_handler, _NO_META, dict, None)
 
 
 _FAST_MAX = 4096
@@ -701,31 +713,44 @@ class Consumer:
         stopped: set[str] = set()
         replace = msgspec.structs.replace
         seen: Any = _NEVER  # snapshot of the last distinct attributes
-        decode: Callable[[Any], Any] = _no_fast
-        fn: Callable[[Any, Meta], Any] = _no_handler
-        template = _NO_META
-        copy_user: Callable[[], dict[str, Any]] = dict
-        outcome = ""
+        loaded: _State = _NO_STATE
+        decode, fn, template, copy_user, _ = loaded
+        outcome: str | None = None
+        # Verified md5OfMessageAttributes digests and their states: with them, a record's
+        # attributes are told by one string (mixed versions interleave a few distinct ones).
+        states: dict[str, _State] = {}
+        current: str | None = None  # the verified digest of ``loaded``, if any
         # A snapshot costs about two comparisons: when records keep differing (mixed
         # versions, a per-message attribute) only every other differing record takes one.
         snapshot = True
         for rec in raw:
             try:
-                attrs = rec["messageAttributes"]
-                if attrs != seen:
-                    seen = _NEVER
-                    entry, user = self._fast_attrs(attrs, self._fast)
-                    if entry is None:
-                        decode = _no_fast
+                digest = rec[_DIGEST] if _DIGEST in rec else None  # noqa: SIM401 (as below)
+                if digest is None or digest != current:
+                    state = states.get(digest) if digest is not None else None
+                    if state is None:
+                        attrs = rec["messageAttributes"]
+                        if attrs != seen:
+                            seen = _NEVER
+                            state = self._fast_state(attrs)
+                            if snapshot:
+                                seen = {k: dict(a) for k, a in attrs.items()}
+                            snapshot = not snapshot
+                        else:
+                            state = loaded
+                        current = None
+                        if digest is not None and self._digest_matches(digest, attrs):
+                            states[digest] = state
+                            current = digest
                     else:
-                        decode, fn, template = entry.decode, entry.fn, entry.template
-                        copy_user = user.copy if user else dict
-                        if entry.outcome is not outcome:
-                            outcome = entry.outcome
-                            runs.append((len(items), outcome))
-                    if snapshot:
-                        seen = {k: dict(a) for k, a in attrs.items()}
-                    snapshot = not snapshot
+                        current = digest
+                        seen = _NEVER  # the snapshot no longer matches what is loaded
+                    if state is not loaded:
+                        loaded = state
+                        decode, fn, template, copy_user, out = state
+                        if out is not None and out is not outcome:
+                            outcome = out
+                            runs.append((len(items), out))
                 body = rec["body"]
                 mid = rec["messageId"]
                 system = rec["attributes"]
@@ -850,24 +875,35 @@ class Consumer:
         would need an MD5 collision, and whoever can craft one can send either attribute set
         directly). A hand-built event without digests, or with made-up ones, returns False.
 
-        A verified digest is remembered with a snapshot of its attributes, so later batches
-        pay one comparison for it.
         """
         try:
             digests = list(map(_GET_DIGEST, raw))
         except Exception:
             return False
         d0 = digests[0]
-        if type(d0) is not str or digests != [d0] * n:
+        if type(d0) is not str or digests.count(d0) != n:
             return False
-        known = self._digests.get(d0)
+        return self._digest_matches(d0, first)
+
+    def _digest_matches(self, digest: str, attrs: Any) -> bool:
+        """True when ``digest`` is SQS's digest of ``attrs``. A verified digest is remembered
+        with a snapshot of its attributes, so later records and batches pay one comparison.
+        """
+        known = self._digests.get(digest)
         if known is None:
-            if attributes_digest(first) != d0:
+            if type(digest) is not str or attributes_digest(attrs) != digest:
                 return False
             if len(self._digests) >= _FAST_MAX:
                 self._digests.clear()
-            known = self._digests[d0] = {k: dict(a) for k, a in first.items()}
-        return bool(first == known)
+            known = self._digests[digest] = {k: dict(a) for k, a in attrs.items()}
+        return bool(attrs == known)
+
+    def _fast_state(self, attrs: Any) -> _State:
+        """What the per-record loop needs for records carrying ``attrs``."""
+        entry, user = self._fast_attrs(attrs, self._fast)
+        if entry is None:
+            return _NO_STATE
+        return (entry.decode, entry.fn, entry.template, user.copy if user else dict, entry.outcome)
 
     def _fast_attrs(
         self, attrs: Any, table: dict[tuple[Any, ...], _Fast | None]
