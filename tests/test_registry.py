@@ -339,6 +339,24 @@ def test_repeated_encodes_keep_producers_and_versions_apart(fam: Family) -> None
     assert other.encode(fam.v2(id="o-1", cents=1)).stamp == stamp(7)
 
 
+def test_cached_encode_encodes_every_message(fam: Family) -> None:
+    """encode()'s fast path shares the stamp, never a body, and keeps refusing strangers."""
+    reg = fam.registry
+    first = reg.encode(fam.v3(id="o-1", cents=1, note="a"), producer="p:1")
+    second = reg.encode(fam.v3(id="o-2", cents=2, note="b"), producer="p:1")
+    assert first.body == b'{"id":"o-1","cents":1,"note":"a"}'
+    assert second.body == b'{"id":"o-2","cents":2,"note":"b"}'
+    assert second.stamp is first.stamp
+    assert second.stamp == stamp(3, readable_by=2, producer="p:1")
+
+    class Stranger(msgspec.Struct):
+        x: int
+
+    for _ in range(2):
+        with pytest.raises(vm.UnknownTypeError):
+            reg.encode(Stranger(x=1))
+
+
 def test_encode_with_a_bad_producer() -> None:
     """A producer the stamp cannot carry is refused before anything is written."""
     reg = build("msgspec").registry

@@ -55,6 +55,13 @@ FULL = vm.Stamp(
     producer="orders-api:42",
     content_type="application/vnd.acme+json",
 )
+FULL_ATTRS = {
+    "vmsg-type": {"DataType": "String", "StringValue": "order.created"},
+    "vmsg-version": {"DataType": "Number", "StringValue": "3"},
+    "vmsg-readable-by": {"DataType": "Number", "StringValue": "2"},
+    "vmsg-producer": {"DataType": "String", "StringValue": "orders-api:42"},
+    "vmsg-content-type": {"DataType": "String", "StringValue": "application/vnd.acme+json"},
+}
 
 
 # ---- construction -----------------------------------------------------------------------
@@ -177,16 +184,7 @@ def test_to_message_attributes_minimal() -> None:
 
 def test_to_message_attributes_full() -> None:
     """Every optional field gets its attribute; readable-by is a Number."""
-    assert FULL.to_message_attributes() == {
-        "vmsg-type": {"DataType": "String", "StringValue": "order.created"},
-        "vmsg-version": {"DataType": "Number", "StringValue": "3"},
-        "vmsg-readable-by": {"DataType": "Number", "StringValue": "2"},
-        "vmsg-producer": {"DataType": "String", "StringValue": "orders-api:42"},
-        "vmsg-content-type": {
-            "DataType": "String",
-            "StringValue": "application/vnd.acme+json",
-        },
-    }
+    assert FULL.to_message_attributes() == FULL_ATTRS
 
 
 def test_readable_by_equal_to_version_is_not_written() -> None:
@@ -201,6 +199,52 @@ def test_json_content_type_is_not_written() -> None:
     """application/json is the default and never costs an attribute."""
     attrs = vm.Stamp(type="a", version=1, producer="p").to_message_attributes()
     assert list(attrs) == ["vmsg-type", "vmsg-version", "vmsg-producer"]
+
+
+def test_to_message_attributes_is_new_on_every_call() -> None:
+    """Changing the returned attributes, or any entry in them, never reaches the next call."""
+    s = vm.Stamp(type="order.created", version=2, producer="orders-api:42")
+    expected = {
+        "vmsg-type": {"DataType": "String", "StringValue": "order.created"},
+        "vmsg-version": {"DataType": "Number", "StringValue": "2"},
+        "vmsg-producer": {"DataType": "String", "StringValue": "orders-api:42"},
+    }
+    first = s.to_message_attributes()
+    first["tenant"] = {"DataType": "String", "StringValue": "acme"}
+    first["vmsg-type"]["StringValue"] = "changed"
+    first["vmsg-producer"]["DataType"] = "Binary"
+    del first["vmsg-version"]
+    second = s.to_message_attributes()
+    assert second == expected
+    third = s.to_message_attributes()
+    assert third is not second
+    assert all(third[name] is not second[name] for name in expected)
+
+
+def test_to_message_attributes_of_stamps_in_turn() -> None:
+    """Stamps converted alternately, and equal stamps that are distinct objects, each get
+    their own attributes (the last stamp's values are cached)."""
+    plain = vm.Stamp(type="a", version=1)
+    twin = vm.Stamp(type="a", version=1)
+    plain_attrs = {
+        "vmsg-type": {"DataType": "String", "StringValue": "a"},
+        "vmsg-version": {"DataType": "Number", "StringValue": "1"},
+    }
+    for _ in range(3):
+        assert plain.to_message_attributes() == plain_attrs
+        assert list(FULL.to_message_attributes().items()) == list(FULL_ATTRS.items())
+        assert twin.to_message_attributes() == plain_attrs
+        assert twin.to_message_attributes() == plain_attrs
+
+
+def test_attribute_values_cache_is_bounded() -> None:
+    """Many distinct stamps (producers, say) never grow the attribute cache past its bound."""
+    from versioned_msgs import _stamp
+
+    for i in range(_stamp._CACHE_MAX + 10):
+        s = vm.Stamp(type="bounded", version=1, producer=f"p:{i}")
+        assert s.to_message_attributes()["vmsg-producer"]["StringValue"] == f"p:{i}"
+    assert 0 < len(_stamp._ATTR_VALUES) <= _stamp._CACHE_MAX
 
 
 def test_to_s3_metadata() -> None:

@@ -461,11 +461,18 @@ class Registry:
         another version through the downgraders (or upgraders); the result is validated
         against that version's model when the registry has one.
         """
-        cls = type(msg)
         if as_version is None:
-            plain = self._plain.get(cls if producer is None else (cls, producer))
-            if plain is not None:
-                return Encoded(plain[0](msg), plain[1])
+            # The common case: one dict lookup, no other work. (Indexing in a try beats
+            # dict.get here; a miss happens once per class and producer.)
+            try:
+                encode, stamp = self._plain[
+                    type(msg) if producer is None else (type(msg), producer)
+                ]
+            except KeyError:
+                pass
+            else:
+                return Encoded(encode(msg), stamp)
+        cls = type(msg)
         where = self._by_class.get(cls)
         if where is None:
             raise UnknownTypeError(

@@ -166,19 +166,49 @@ class Stamp(msgspec.Struct, frozen=True, gc=False, kw_only=True):
         return None if rb is None or rb == self.version else rb
 
     def to_message_attributes(self) -> dict[str, dict[str, str]]:
-        """The stamp as boto3 SQS/SNS ``MessageAttributes`` (at most 4 in the JSON case)."""
+        """The stamp as boto3 SQS/SNS ``MessageAttributes`` (at most 4 in the JSON case).
+
+        A new dict of new dicts on every call: the caller may add its own attributes to it
+        or change any entry without affecting the next call.
+        """
+        # This runs once per message sent, nearly always for the same stamp as the call
+        # before. The attribute values are worked out once per stamp and cached as strings
+        # (immutable, so sharing them is safe); the last stamp is recognised by identity,
+        # which costs much less than hashing a Stamp. The dicts themselves are built afresh
+        # (as fast as copying cached ones, measured), so a caller can share nothing of ours.
+        last = _last_attr_values
+        if last[0] is not self:
+            last = self._attribute_values()
+        _, type_text, version_text, optional = last
         attrs = {
-            ATTR_TYPE: {"DataType": "String", "StringValue": self.type},
-            ATTR_VERSION: {"DataType": "Number", "StringValue": str(self.version)},
+            ATTR_TYPE: {"DataType": "String", "StringValue": type_text},
+            ATTR_VERSION: {"DataType": "Number", "StringValue": version_text},
         }
-        rb = self.readable_by  # (inlined _readable_by_on_wire: this runs once per message)
-        if rb is not None and rb != self.version:
-            attrs[ATTR_READABLE_BY] = {"DataType": "Number", "StringValue": str(rb)}
-        if self.producer is not None:
-            attrs[ATTR_PRODUCER] = {"DataType": "String", "StringValue": self.producer}
-        if self.content_type != JSON:
-            attrs[ATTR_CONTENT_TYPE] = {"DataType": "String", "StringValue": self.content_type}
+        if optional is not None:
+            for name, data_type, text in optional:
+                attrs[name] = {"DataType": data_type, "StringValue": text}
         return attrs
+
+    def _attribute_values(self) -> _AttrValues:
+        """This stamp's attribute values, cached; they become the last stamp's values."""
+        global _last_attr_values
+        values = _ATTR_VALUES.get(self)
+        if values is None:
+            optional: list[tuple[str, str, str]] = []
+            rb = self._readable_by_on_wire()
+            if rb is not None:
+                optional.append((ATTR_READABLE_BY, "Number", str(rb)))
+            if self.producer is not None:
+                optional.append((ATTR_PRODUCER, "String", self.producer))
+            if self.content_type != JSON:
+                optional.append((ATTR_CONTENT_TYPE, "String", self.content_type))
+            values = (self, self.type, str(self.version), tuple(optional) or None)
+            if len(_ATTR_VALUES) >= _CACHE_MAX:  # many distinct stamps (producers): start over
+                _ATTR_VALUES.clear()
+            _ATTR_VALUES[self] = values
+        # One tuple, replaced whole: a concurrent caller sees a stamp with its own values.
+        _last_attr_values = values
+        return values
 
     def to_s3_metadata(self) -> dict[str, str]:
         """The stamp as boto3 S3 ``Metadata`` (sent as ``x-amz-meta-vmsg-*``).
@@ -331,6 +361,13 @@ def _from_text(
 
 _CACHE_MAX = 4096
 _ATTR_CACHE: dict[tuple[str | None, ...], Stamp] = {}
+# Stamp -> (that stamp, the values of its message attributes: type, version, then
+# (name, DataType, value) of each optional one in order, or None when there is none).
+# The last stamp's values are also kept apart, in _last_attr_values, so the common case
+# (the same stamp again) skips hashing the Stamp.
+_AttrValues = tuple[Stamp | None, str, str, tuple[tuple[str, str, str], ...] | None]
+_ATTR_VALUES: dict[Stamp, _AttrValues] = {}
+_last_attr_values: _AttrValues = (None, "", "", None)
 # The attribute entries of the last stamp read from message attributes, and that stamp;
 # replaced as one tuple, so a concurrent reader never sees entries and a stamp that differ.
 _last: list[tuple[tuple[Any, ...], Stamp] | None] = [None]
