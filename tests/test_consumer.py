@@ -576,6 +576,29 @@ def test_a_uniform_batch_of_envelopes_is_unwrapped(loose: bool) -> None:
     assert got == [model(id=f"e{i}", qty=i) for i in range(4)]
 
 
+def test_a_uniform_batch_of_older_envelopes_is_unwrapped_before_upgrading() -> None:
+    """v1 bodies sent with embed=True to a v2 handler: the upgrader sees each envelope's
+    data, never the envelope, and every record is upgraded."""
+    registry = vm.Registry()
+    registry.message("order.created", version=1)(OrderV1)
+    registry.message("order.created", version=2)(OrderV2)
+    upgraded: list[dict[str, Any]] = []
+
+    @registry.upgrader("order.created", from_version=1)
+    def _(data: dict[str, Any]) -> dict[str, Any]:
+        upgraded.append(dict(data))
+        return {**data, "qty": 1}
+
+    consumer = vm.Consumer(registry)
+    got: list[Any] = []
+    consumer.handler(OrderV2)(lambda msg, meta: got.append(msg))
+    encoded = [registry.encode(OrderV1(id=f"e{i}")) for i in range(4)]
+    report = consumer.process(sqs_event(*encoded, embed=True), None)
+    assert outcomes(report) == ["upgraded"] * 4
+    assert upgraded == [{"id": f"e{i}"} for i in range(4)]
+    assert got == [OrderV2(id=f"e{i}", qty=1) for i in range(4)]
+
+
 def test_embedded_envelope_alone_stamps_an_sqs_body() -> None:
     """No attributes, but an embedded envelope: the envelope's stamp is used."""
     consumer, seen = make()

@@ -676,8 +676,8 @@ class Consumer:
                     source=SQS,
                 )
                 n_vmsg = 2 + sum(1 for k in _OPTIONAL_ATTRS if k in attrs)
-                # An upgrading decoder would run the upgraders on an envelope before failing.
-                rejects = route.outcome != "upgraded" and _rejects_envelope(route.into)
+                # (the upgrading decoder refuses envelopes itself, before any upgrader runs)
+                rejects = route.outcome == "upgraded" or _rejects_envelope(route.into)
                 entry = _Fast(route.fast, route.fn, route.outcome, template, n_vmsg, rejects)
         if len(self._fast) >= _FAST_MAX:
             self._fast.clear()

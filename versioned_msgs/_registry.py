@@ -413,6 +413,8 @@ class Registry:
 
         The chain is compiled once, here (raising when a step is missing). The function
         raises on any problem without naming the record: use :meth:`decode_stamped` for that.
+        It also raises, before any upgrader runs, for a body that is an embedded envelope
+        (a top-level ``vmsg`` key): the caller unwraps those first.
         """
         info = self._info(type)
         steps = self._chain(info, version, self.current(type))
@@ -422,12 +424,34 @@ class Registry:
         struct_model = codec.model if codec.kind == "msgspec" else None
         convert = msgspec.convert
         from_builtins = codec.from_builtins
+        name = info.name
+
+        def refuse(data: object, v_from: int, v_to: int) -> Exception:
+            if isinstance(data, dict):
+                return ValueError("an embedded envelope: unwrap it first")
+            return _not_an_object(name, v_from, v_to, data, None)
+
+        if len(steps) == 1:  # the common case, without the loop
+            ((v_from, v_to, step),) = steps
+
+            def decode_one(body: bytes | str) -> Any:
+                data = decode_any(body)
+                if builtins.type(data) is not dict or "vmsg" in data:
+                    raise refuse(data, v_from, v_to)
+                data = step(data)
+                if struct_model is not None:
+                    return convert(data, struct_model)
+                return from_builtins(data)
+
+            return decode_one
 
         def decode(body: bytes | str) -> Any:
             data = decode_any(body)
+            if builtins.type(data) is dict and "vmsg" in data:
+                raise refuse(data, version, version)
             for v_from, v_to, fn in steps:
                 if not isinstance(data, dict):
-                    raise _not_an_object(info.name, v_from, v_to, data, None)
+                    raise refuse(data, v_from, v_to)
                 data = fn(data)
             if struct_model is not None:
                 return convert(data, struct_model)
