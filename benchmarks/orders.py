@@ -223,12 +223,15 @@ def lambda_attributes(attrs: dict[str, dict[str, str]]) -> dict[str, dict[str, A
     }
 
 
-def sqs_record(n: int, body: bytes, attrs: dict[str, dict[str, str]]) -> dict[str, Any]:
-    """One record of a Lambda SQS event, shaped as Lambda delivers it."""
+def sqs_record(
+    n: int, body: bytes, attrs: dict[str, dict[str, str]], *, digest: bool = True
+) -> dict[str, Any]:
+    """One record of a Lambda SQS event, shaped as Lambda delivers it (without
+    ``md5OfMessageAttributes`` when ``digest`` is false, as in a hand-built event)."""
     text = body.decode()
     rng = random.Random(n)
     lattrs = lambda_attributes(attrs)
-    return {
+    record = {
         "messageId": f"{rng.getrandbits(32):08x}-87a3-44ab-83d2-{n:012d}",
         "receiptHandle": f"AQEB{rng.getrandbits(256):064x}",
         "body": text,
@@ -246,15 +249,24 @@ def sqs_record(n: int, body: bytes, attrs: dict[str, dict[str, str]]) -> dict[st
         "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:orders",
         "awsRegion": "eu-west-1",
     }
+    if not digest:
+        del record["md5OfMessageAttributes"]
+    return record
 
 
 def sqs_event(
-    registry: vm.Registry, count: int, versions: list[int], *, seed: int = 7
+    registry: vm.Registry,
+    count: int,
+    versions: list[int],
+    *,
+    seed: int = 7,
+    digests: bool = True,
 ) -> dict[str, Any]:
     """A Lambda SQS event of ``count`` stamped orders, record i at ``versions[i % len]``.
 
     Bodies are encoded and stamped by ``registry`` (producer set, one user attribute), so the
-    event is exactly what the library's own publisher would have delivered.
+    event is exactly what the library's own publisher would have delivered. ``digests=False``
+    leaves out ``md5OfMessageAttributes``, as events built by hand usually do.
     """
     rng = random.Random(seed)
     records = []
@@ -269,7 +281,7 @@ def sqs_event(
         enc = registry.encode(msg, producer=PRODUCER)
         attrs = enc.stamp.to_message_attributes()
         attrs["tenant"] = {"DataType": "String", "StringValue": "acme"}
-        records.append(sqs_record(n, enc.body, attrs))
+        records.append(sqs_record(n, enc.body, attrs, digest=digests))
     # Through JSON, as Lambda's runtime hands it over: every record its own fresh objects.
     event: dict[str, Any] = json.loads(json.dumps({"Records": records}))
     return event

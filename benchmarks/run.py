@@ -164,10 +164,17 @@ def consumer_rows(args: argparse.Namespace) -> list[Row]:
     one = orders.sqs_event(reg, n, [3])
     three = orders.sqs_event(reg, n, [1])
     mixed = orders.sqs_event(reg, n, mix)
+    no_digests = orders.sqs_event(reg, n, [4], digests=False)
     pcurrent = orders.sqs_event(preg, n, [4])
     ours = make_consumer(reg, orders.Order)
     ours_p = make_consumer(preg, pmodels[4])
-    for consume, event in ((ours, current), (ours, one), (ours, three), (ours, mixed)):
+    for consume, event in (
+        (ours, current),
+        (ours, no_digests),
+        (ours, one),
+        (ours, three),
+        (ours, mixed),
+    ):
         verify(consume, event)
     verify(ours_p, pcurrent)
     mixed_floor = floor_mixed([models[mix[i % len(mix)]] for i in range(n)])
@@ -180,6 +187,13 @@ def consumer_rows(args: argparse.Namespace) -> list[Row]:
             lambda: ours(current),
             lambda: floor(orders.Order)(current),
             "<= 1.25",
+        ),
+        (
+            "consumer, msgspec, no md5OfMessageAttributes",
+            "floor: bare msgspec decode loop",
+            lambda: ours(no_digests),
+            lambda: floor(orders.Order)(no_digests),
+            "",
         ),
         (
             "consumer, pydantic, current version",
