@@ -874,7 +874,6 @@ class Consumer:
         attributes (SQS computes the digest when the message is sent; records that differ
         would need an MD5 collision, and whoever can craft one can send either attribute set
         directly). A hand-built event without digests, or with made-up ones, returns False.
-
         """
         try:
             digests = list(map(_GET_DIGEST, raw))
