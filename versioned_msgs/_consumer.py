@@ -718,7 +718,11 @@ class Consumer:
         outcome: str | None = None
         # Verified md5OfMessageAttributes digests and their states: with them, a record's
         # attributes are told by one string (mixed versions interleave a few distinct ones).
+        # A digest is verified when it comes back (or is known from an earlier batch): a
+        # per-message attribute (a trace id) makes every digest distinct, and verifying
+        # each would cost an MD5 per record for nothing.
         states: dict[str, _State] = {}
+        once: set[str] = set()  # digests seen once in this batch, not verified
         current: str | None = None  # the verified digest of ``loaded``, if any
         # A snapshot costs about two comparisons: when records keep differing (mixed
         # versions, a per-message attribute) only every other differing record takes one.
@@ -739,7 +743,11 @@ class Consumer:
                         else:
                             state = loaded
                         current = None
-                        if digest is not None and self._digest_matches(digest, attrs):
+                        if digest is None:
+                            pass
+                        elif digest not in once and digest not in self._digests:
+                            once.add(digest)
+                        elif self._digest_matches(digest, attrs):
                             states[digest] = state
                             current = digest
                     else:
