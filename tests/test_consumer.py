@@ -936,24 +936,29 @@ def test_records_that_keep_differing_each_get_their_own_stamp_and_attributes() -
     ]
 
 
-def _traced(n: int = 5) -> dict[str, Any]:
+def _traced(n: int = 5, *, numbers: bool = True) -> dict[str, Any]:
     """A uniform batch but for a per-message attribute (a trace id, a Number sequence)."""
     event = _uniform(n)
     for i, rec in enumerate(event["Records"]):
         attrs = rec["messageAttributes"]
         attrs["trace"] = {"dataType": "String", "stringValue": f"t{i}"}
-        attrs["seq"] = {"dataType": "Number", "stringValue": str(i)}
+        if numbers:
+            attrs["seq"] = {"dataType": "Number", "stringValue": str(i)}
     return event
 
 
-def test_per_message_attributes_reach_each_records_meta() -> None:
-    """Equal stamps, user attributes that differ per message: each Meta has its own."""
+@pytest.mark.parametrize("numbers", [True, False], ids=["string-and-number", "strings"])
+def test_per_message_attributes_reach_each_records_meta(numbers: bool) -> None:
+    """Equal stamps, user attributes that differ per message: each Meta has its own, String
+    attributes alone (read a name at a time) or with a Number one (read record by record)."""
     consumer, seen = make()
-    report = consumer.process(_traced(), None)
+    report = consumer.process(_traced(numbers=numbers), None)
     assert outcomes(report) == ["handled"] * 5
-    assert [meta.attributes for _, meta in seen.calls] == [
-        {"tenant": "acme", "trace": f"t{i}", "seq": i} for i in range(5)
-    ]
+    expected = [{"tenant": "acme", "trace": f"t{i}"} for i in range(5)]
+    if numbers:
+        expected = [{**attrs, "seq": i} for i, attrs in enumerate(expected)]
+    assert [meta.attributes for _, meta in seen.calls] == expected
+    assert len({id(meta.attributes) for _, meta in seen.calls}) == 5
 
 
 @pytest.mark.parametrize(

@@ -311,6 +311,31 @@ _State = tuple[
 ]
 
 
+_GET_DATA_TYPE = operator.itemgetter("dataType")
+_GET_STRING_VALUE = operator.itemgetter("stringValue")
+
+
+def _users_by_name(attrs: list[Any], first: Mapping[str, Any], n: int) -> list[dict[str, Any]]:
+    """:func:`plain_attributes` of each record's attributes, which all have ``first``'s
+    names: String attributes (a trace id, say) read one name at a time in C-level passes,
+    anything else record by record."""
+    names = [k for k in first if not k.startswith(PREFIX)]
+    if not names:
+        return list(map(dict, _repeat((), n)))
+    columns = []
+    try:
+        for name in names:
+            entries = list(map(operator.itemgetter(name), attrs))
+            if list(map(_GET_DATA_TYPE, entries)).count("String") != n:
+                raise TypeError  # not all String: plain_attributes reads them
+            values = list(map(_GET_STRING_VALUE, entries))
+            "".join(values)  # a TypeError unless every value is a str
+            columns.append(values)
+    except (TypeError, KeyError):
+        return list(map(plain_attributes, attrs))
+    return list(map(dict, map(zip, _repeat(names, n), zip(*columns, strict=True))))
+
+
 class _Unusual(Exception):
     """A record the SQS fast path leaves to the general path."""
 
@@ -827,7 +852,7 @@ class Consumer:
                     map(_eq, map(stamp_attrs, attrs), _repeat(stamp_attrs(first), n))
                 ) or not all(map(_eq, map(dict.keys, attrs), _repeat(first.keys(), n))):
                     return None
-                users = list(map(plain_attributes, attrs))
+                users = _users_by_name(attrs, first, n)
             if any(map(_contains, map(_GET_SYSTEM, raw), _repeat(_GROUP, n))):
                 return None
             mids = list(map(_GET_MID, raw))
