@@ -1,4 +1,4 @@
-"""The versioned-msgs command line: usage, check and lock (versioned_msgs._cli)."""
+"""The versioned-msgs command line: usage, check and lock (versioned_msgs._cli.main)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from versioned_msgs._cli import main
+from versioned_msgs._cli.main import main
 
 HEADER = """\
 import msgspec
@@ -194,7 +194,7 @@ def test_console_script_and_cheap_import(tmp_path: Path) -> None:
     assert "versioned-msgs" in proc.stdout
     code = (
         "import sys, versioned_msgs; "
-        "bad = [m for m in ('versioned_msgs._cli', 'boto3', 'argparse') if m in sys.modules]; "
+        "bad = [m for m in ('versioned_msgs._cli.main', 'boto3', 'argparse') if m in sys.modules]; "
         "print(bad)"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -268,7 +268,7 @@ def test_table_and_progress() -> None:
     """Tables align columns (numbers right); the progress bar draws only on a terminal."""
     import io
 
-    from versioned_msgs._console import Progress, table
+    from versioned_msgs._cli.console import Progress, table
 
     assert table(("name", "n"), [("a", 1), ("bbb", 22)]).splitlines() == [
         "name   n",

@@ -1,4 +1,4 @@
-"""versioned-msgs inspect: an S3 object's stamp, a queue's histogram (versioned_msgs._inspect)."""
+"""versioned-msgs inspect: an S3 object's stamp, a queue's histogram."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from versioned_msgs._cli import main
-from versioned_msgs._demo_models import CustomerUpdated, OrderCreatedV1, registry, registry_v1
+from versioned_msgs._cli.demo_models import CustomerUpdated, OrderCreatedV1, registry, registry_v1
+from versioned_msgs._cli.main import main
 from versioned_msgs.testing import Emulator
 
-TARGET = "versioned_msgs._demo_models:registry"
+TARGET = "versioned_msgs._cli.demo_models:registry"
 
 
 def test_inspect_object(aws: Emulator, capsys: pytest.CaptureFixture[str]) -> None:

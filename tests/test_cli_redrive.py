@@ -1,4 +1,4 @@
-"""versioned-msgs redrive: parked messages back to their queue (versioned_msgs._redrive)."""
+"""versioned-msgs redrive: parked messages back to their queue (versioned_msgs._cli.redrive)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from versioned_msgs._cli import main
-from versioned_msgs._demo_models import OrderCreatedV1, registry_v1
-from versioned_msgs._redrive import outgoing_attributes, redrive
+from versioned_msgs._cli.demo_models import OrderCreatedV1, registry_v1
+from versioned_msgs._cli.main import main
+from versioned_msgs._cli.redrive import outgoing_attributes, redrive
 from versioned_msgs.testing import Emulator
 
 

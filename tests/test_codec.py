@@ -11,7 +11,7 @@ import msgspec
 import pydantic
 import pytest
 
-from versioned_msgs._codec import ModelCodec, decode_any, encode_any, is_model_class
+from versioned_msgs._core.codec import ModelCodec, decode_any, encode_any, is_model_class
 
 
 class Rich(msgspec.Struct, rename="camel", forbid_unknown_fields=True):

@@ -20,7 +20,7 @@ from consumer_models import (
 )
 
 import versioned_msgs as vm
-from versioned_msgs._events import attributes_digest
+from versioned_msgs._aws.events import attributes_digest
 from versioned_msgs.testing import (
     eventbridge_event,
     kinesis_event,
@@ -798,7 +798,7 @@ def test_made_up_digests_are_not_trusted() -> None:
 
 def test_a_verified_digest_is_remembered(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each distinct digest is computed once per consumer, not once per batch."""
-    import versioned_msgs._consumer as consumer_module
+    import versioned_msgs._aws.consumer as consumer_module
 
     calls: list[str] = []
 

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import versioned_msgs as vm
-from versioned_msgs._events import attributes_digest
+from versioned_msgs._aws.events import attributes_digest
 from versioned_msgs.testing import (
     Emulator,
     eventbridge_event,
@@ -308,7 +308,7 @@ def test_a_record_after_a_known_digest_is_not_read_with_an_older_snapshot() -> N
 def test_a_digest_is_verified_only_when_it_comes_back(monkeypatch: pytest.MonkeyPatch) -> None:
     """Record by record (a FIFO queue), a digest seen once is never computed (a per-message
     attribute makes every digest distinct); one that comes back is computed once."""
-    import versioned_msgs._consumer as consumer_module
+    import versioned_msgs._aws.consumer as consumer_module
 
     calls: list[Any] = []
 

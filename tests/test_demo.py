@@ -1,4 +1,4 @@
-"""versioned-msgs demo: the rollout story on the session's moto server (versioned_msgs._demo)."""
+"""versioned-msgs demo: the rollout story on the session's moto server."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from versioned_msgs import _demo
-from versioned_msgs._cli import main
+from versioned_msgs._cli import demo as _demo
+from versioned_msgs._cli.main import main
 from versioned_msgs.testing import Emulator
 
 FINAL = re.compile(r"^sent (\d+), handled (\d+), lost (\d+)$", re.MULTILINE)

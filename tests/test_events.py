@@ -10,7 +10,7 @@ import pytest
 from consumer_models import v1, v2
 
 import versioned_msgs as vm
-from versioned_msgs._events import (
+from versioned_msgs._aws.events import (
     INVALID,
     OBJECT,
     PAYLOAD,

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import versioned_msgs as vm
-from versioned_msgs import _limits as lim
+from versioned_msgs._aws import limits as lim
 
 W = "here"
 

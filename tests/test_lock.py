@@ -1,4 +1,4 @@
-"""Schema locks and readable_by verification (versioned_msgs._lock)."""
+"""Schema locks and readable_by verification (versioned_msgs._cli.schema_lock)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pydantic
 import pytest
 
 import versioned_msgs as vm
-from versioned_msgs import _lock
+from versioned_msgs._cli import schema_lock as _lock
 
 
 def _orders(

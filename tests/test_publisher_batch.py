@@ -10,7 +10,7 @@ import pytest
 from test_publisher import ORDER, Calls, OrderV2, _queue, _receive, make_registry
 
 import versioned_msgs as vm
-from versioned_msgs._batch import EntryOutcome, run_batches
+from versioned_msgs._aws.batch import EntryOutcome, run_batches
 from versioned_msgs.testing import Emulator
 
 

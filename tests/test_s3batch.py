@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from versioned_msgs import Stamp
-from versioned_msgs._demo_models import OrderCreatedV1, registry, registry_v1
+from versioned_msgs._cli.demo_models import OrderCreatedV1, registry, registry_v1
 from versioned_msgs.s3batch import make_handler
 from versioned_msgs.testing import Emulator
 

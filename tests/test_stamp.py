@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import versioned_msgs as vm
-from versioned_msgs._stamp import embed, is_json, looks_embedded, unembed
+from versioned_msgs._core.stamp import embed, is_json, looks_embedded, unembed
 
 # ---- helpers: one attribute in each of the three shapes ---------------------------------
 
@@ -239,7 +239,7 @@ def test_to_message_attributes_of_stamps_in_turn() -> None:
 
 def test_attribute_values_cache_is_bounded() -> None:
     """Many distinct stamps (producers, say) never grow the attribute cache past its bound."""
-    from versioned_msgs import _stamp
+    from versioned_msgs._core import stamp as _stamp
 
     for i in range(_stamp._CACHE_MAX + 10):
         s = vm.Stamp(type="bounded", version=1, producer=f"p:{i}")

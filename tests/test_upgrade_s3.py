@@ -1,4 +1,4 @@
-"""upgrade-s3: conditional in-place upgrades of stored objects (versioned_msgs._upgrade_s3)."""
+"""upgrade-s3: conditional in-place upgrades of stored objects (versioned_msgs._cli.upgrade_s3)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import msgspec
 import pytest
 
 from versioned_msgs import Stamp
-from versioned_msgs._cli import main
-from versioned_msgs._demo_models import OrderCreatedV1, registry, registry_v1
-from versioned_msgs._upgrade_s3 import ObjectResult, upgrade_object, upgrade_prefix
+from versioned_msgs._cli.demo_models import OrderCreatedV1, registry, registry_v1
+from versioned_msgs._cli.main import main
+from versioned_msgs._cli.upgrade_s3 import ObjectResult, upgrade_object, upgrade_prefix
 from versioned_msgs.testing import Emulator
 
-TARGET = "versioned_msgs._demo_models:registry"
+TARGET = "versioned_msgs._cli.demo_models:registry"
 
 
 def _put_v1(s3: Any, bucket: str, key: str, n: int, **extra: Any) -> None:
@@ -289,7 +289,7 @@ def test_sigterm_stops_cleanly_with_a_resume_hint(
     import os
     import signal
 
-    from versioned_msgs import _upgrade_s3
+    from versioned_msgs._cli import upgrade_s3 as _upgrade_s3
 
     s3, name = bucket
     for i in range(3):

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from versioned_msgs._cli import main
-from versioned_msgs._worker import Worker, failed_ids
+from versioned_msgs._cli.main import main
+from versioned_msgs._cli.worker import Worker, failed_ids
 from versioned_msgs.testing import Emulator
 
 

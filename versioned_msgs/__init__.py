@@ -5,9 +5,12 @@ The public surface is re-exported here; implementation lives in private modules.
 pydantic never by this package.
 """
 
-from ._batch import BatchFailure, BatchResult, BatchSuccess
-from ._consumer import Consumer, RecordResult, Report, consume
-from ._errors import (
+from ._aws.batch import BatchFailure, BatchResult, BatchSuccess
+from ._aws.consumer import Consumer, RecordResult, Report, consume
+from ._aws.metrics import EMFMetrics, MemoryMetrics, MetricsSink
+from ._aws.publisher import Publisher
+from ._aws.s3reader import S3Reader
+from ._core.errors import (
     EventShapeError,
     LimitExceededError,
     MissingStampError,
@@ -20,12 +23,9 @@ from ._errors import (
     UnsupportedVersionError,
     VersionedMsgsError,
 )
-from ._meta import Meta
-from ._metrics import EMFMetrics, MemoryMetrics, MetricsSink
-from ._publisher import Publisher
-from ._registry import RegisteredModel, Registry
-from ._s3reader import S3Reader
-from ._stamp import Encoded, Stamp
+from ._core.meta import Meta
+from ._core.registry import RegisteredModel, Registry
+from ._core.stamp import Encoded, Stamp
 
 __version__ = "0.1.0.dev0"
 

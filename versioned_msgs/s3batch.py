@@ -29,8 +29,8 @@ import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
-from ._registry import Registry
-from ._upgrade_s3 import ObjectResult, upgrade_object
+from ._aws.backfill import ObjectResult, upgrade_object
+from ._core.registry import Registry
 
 __all__ = ["make_handler"]
 

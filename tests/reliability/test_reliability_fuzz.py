@@ -37,7 +37,7 @@ from reliability_models import (
 )
 
 import versioned_msgs as vm
-from versioned_msgs._consumer import FAILED_OUTCOMES
+from versioned_msgs._aws.consumer import FAILED_OUTCOMES
 
 # Events per consumer (each runs Consumer.process), and inputs per cheap property.
 EVENT_EXAMPLES = 5000 if SOAK else 250

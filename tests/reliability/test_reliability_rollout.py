@@ -42,10 +42,10 @@ from reliability_models import (
 )
 
 import versioned_msgs as vm
-from versioned_msgs._console import Progress
-from versioned_msgs._consumer import Policy
-from versioned_msgs._redrive import redrive
-from versioned_msgs._worker import Worker
+from versioned_msgs._aws.consumer import Policy
+from versioned_msgs._cli.console import Progress
+from versioned_msgs._cli.redrive import redrive
+from versioned_msgs._cli.worker import Worker
 from versioned_msgs.testing import Emulator, lambda_sqs_event
 
 MESSAGES = 20_000 if SOAK else 5_000

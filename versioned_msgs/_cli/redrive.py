@@ -11,8 +11,8 @@ import time
 from collections import Counter
 from typing import Any
 
-from ._console import Progress, table
-from ._stamp import ATTR_PARKED_REASON
+from .._core.stamp import ATTR_PARKED_REASON
+from .console import Progress, table
 
 __all__ = ["RedriveResult", "outgoing_attributes", "redrive"]
 

@@ -18,7 +18,7 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from ._registry import Registry
+from .._core.registry import Registry
 
 __all__ = [
     "LOCK_FORMAT",

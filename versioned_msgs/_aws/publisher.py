@@ -16,9 +16,11 @@ from typing import Any, TypeAlias, TypeVar
 
 import msgspec
 
-from ._batch import BatchResult, BatchSuccess, EntryOutcome, run_batches
-from ._errors import PinError, RegistryError, UnsupportedVersionError, VersionedMsgsError
-from ._limits import (
+from .._core.errors import PinError, RegistryError, UnsupportedVersionError, VersionedMsgsError
+from .._core.registry import Registry
+from .._core.stamp import Encoded, Stamp, _check_producer, is_json
+from .batch import BatchResult, BatchSuccess, EntryOutcome, run_batches
+from .limits import (
     EVENTBRIDGE_MAX_BYTES,
     KINESIS_MAX_REQUEST_BYTES,
     SNS_MAX_MESSAGE_BYTES,
@@ -40,8 +42,6 @@ from ._limits import (
     s3_metadata,
     user_attributes,
 )
-from ._registry import Registry
-from ._stamp import Encoded, Stamp, _check_producer, is_json
 
 __all__ = ["POINTER_CLASS", "Publisher", "parse_pins"]
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-from ._console import table
+from .console import table
 
 __all__ = ["WorkerContext", "WorkerStats", "Worker"]
 
@@ -221,6 +221,6 @@ class Worker:
 
 
 def _lambda_sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
-    from ._lambda_events import lambda_sqs_event
+    from ..testing._events import lambda_sqs_event
 
     return lambda_sqs_event(messages, queue_arn=queue_arn)

@@ -17,8 +17,8 @@ from typing import Any
 
 import msgspec
 
-from ._errors import EventShapeError, VersionedMsgsError
-from ._stamp import ATTR_TYPE, ATTR_VERSION, PREFIX, looks_embedded
+from .._core.errors import EventShapeError, VersionedMsgsError
+from .._core.stamp import ATTR_TYPE, ATTR_VERSION, PREFIX, looks_embedded
 
 __all__ = [
     "INVALID",

@@ -81,7 +81,7 @@ def _is_local(module: Any, cwd: str) -> bool:
 
 
 def load_registry(spec: str) -> Any:
-    from ._registry import Registry
+    from .._core.registry import Registry
 
     obj = load_object(spec)
     if not isinstance(obj, Registry):
@@ -120,8 +120,8 @@ def parse_s3_url(url: str, *, want_key: bool) -> tuple[str, str]:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from . import _lock
-    from ._console import table
+    from . import schema_lock as _lock
+    from .console import table
 
     registry = load_registry(args.target)
     rows = []
@@ -160,7 +160,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_lock(args: argparse.Namespace) -> int:
-    from . import _lock
+    from . import schema_lock as _lock
 
     registry = load_registry(args.target)
     try:
@@ -178,7 +178,7 @@ def _cmd_lock(args: argparse.Namespace) -> int:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    from . import _inspect
+    from . import inspect as _inspect
 
     registry = load_registry(args.registry) if args.registry else None
     if args.target.startswith("s3://"):
@@ -194,7 +194,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _cmd_upgrade_s3(args: argparse.Namespace) -> int:
-    from . import _upgrade_s3
+    from . import upgrade_s3 as _upgrade_s3
 
     bucket, prefix = parse_s3_url(args.url, want_key=False)
     registry = load_registry(args.target)
@@ -255,7 +255,7 @@ def _sigterm_interrupts() -> Iterator[None]:
 
 
 def _cmd_redrive(args: argparse.Namespace) -> int:
-    from . import _redrive
+    from . import redrive as _redrive
 
     sqs = make_client(
         "sqs", endpoint_url=args.endpoint_url, region=queue_region(args.queue_url, args.region)
@@ -268,7 +268,7 @@ def _cmd_redrive(args: argparse.Namespace) -> int:
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:
-    from . import _worker
+    from . import worker as _worker
 
     handler = load_object(args.target)
     if not callable(handler):
@@ -296,7 +296,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from . import _demo
+    from . import demo as _demo
 
     if args.aws and args.endpoint_url:
         raise UsageError("expected either --aws or --endpoint-url, not both")

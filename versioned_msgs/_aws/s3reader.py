@@ -6,10 +6,10 @@ from typing import Any, TypeVar, overload
 
 import msgspec
 
-from ._errors import LimitExceededError, StaleObjectError
-from ._meta import Meta
-from ._registry import Registry
-from ._stamp import Stamp
+from .._core.errors import LimitExceededError, StaleObjectError
+from .._core.meta import Meta
+from .._core.registry import Registry
+from .._core.stamp import Stamp
 
 __all__ = ["DEFAULT_MAX_BYTES", "S3Object", "S3Reader"]
 

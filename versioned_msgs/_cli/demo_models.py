@@ -3,7 +3,7 @@
 ``registry_v1`` is the old code: version 1 of each type. ``registry`` is the new code:
 ``order.created`` v2 adds a field (readable by v1 readers, so old consumers tolerate it) and
 ``customer.updated`` v2 splits a field (not readable by v1: old consumers must retry until
-the new code reaches them). Try ``versioned-msgs check versioned_msgs._demo_models:registry``.
+the new code reaches them). Try ``versioned-msgs check versioned_msgs._cli.demo_models:registry``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from ._registry import Registry
+from .._core.registry import Registry
 
 __all__ = [
     "CustomerUpdated",

@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from ._errors import StampError
+from .errors import StampError
 
 __all__ = [
     "ATTR_CONTENT_TYPE",

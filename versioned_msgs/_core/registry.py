@@ -8,8 +8,8 @@ from typing import Any, NamedTuple, TypeVar, overload
 
 import msgspec
 
-from ._codec import DecodeErrors, ModelCodec, decode_any, encode_any, is_model_class
-from ._errors import (
+from .codec import DecodeErrors, ModelCodec, decode_any, encode_any, is_model_class
+from .errors import (
     MissingStampError,
     PayloadError,
     RegistryError,
@@ -17,8 +17,8 @@ from ._errors import (
     UnsupportedVersionError,
     VersionedMsgsError,
 )
-from ._meta import Meta
-from ._stamp import (
+from .meta import Meta
+from .stamp import (
     _TYPE_RE,
     MAX_VERSION,
     Encoded,

@@ -6,10 +6,10 @@ import json
 from collections import Counter
 from typing import Any
 
-from ._console import table
-from ._errors import VersionedMsgsError
-from ._registry import Registry
-from ._stamp import PREFIX, Stamp, unembed
+from .._core.errors import VersionedMsgsError
+from .._core.registry import Registry
+from .._core.stamp import PREFIX, Stamp, unembed
+from .console import table
 
 __all__ = ["inspect_object", "inspect_queue", "message_stamp"]
 

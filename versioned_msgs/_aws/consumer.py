@@ -22,7 +22,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 import msgspec
 
-from ._errors import (
+from .._core.errors import (
     MissingStampError,
     RecordsFailedError,
     StaleObjectError,
@@ -30,25 +30,9 @@ from ._errors import (
     UnsupportedVersionError,
     VersionedMsgsError,
 )
-from ._events import (
-    INVALID,
-    OBJECT,
-    POINTER,
-    SKIP,
-    SQS,
-    Record,
-    attributes_digest,
-    event_records,
-    expand,
-    is_fifo_record,
-    park_payload,
-    plain_attributes,
-)
-from ._meta import Meta
-from ._metrics import NO_TYPE, MetricsSink
-from ._registry import Registry
-from ._s3reader import DEFAULT_MAX_BYTES, S3Reader
-from ._stamp import (
+from .._core.meta import Meta
+from .._core.registry import Registry
+from .._core.stamp import (
     ATTR_CONTENT_TYPE,
     ATTR_PARKED_REASON,
     ATTR_PRODUCER,
@@ -62,6 +46,22 @@ from ._stamp import (
     looks_embedded,
     unembed,
 )
+from .events import (
+    INVALID,
+    OBJECT,
+    POINTER,
+    SKIP,
+    SQS,
+    Record,
+    attributes_digest,
+    event_records,
+    expand,
+    is_fifo_record,
+    park_payload,
+    plain_attributes,
+)
+from .metrics import NO_TYPE, MetricsSink
+from .s3reader import DEFAULT_MAX_BYTES, S3Reader
 
 __all__ = [
     "FAILED_OUTCOMES",

@@ -26,9 +26,12 @@ import uuid
 from collections import Counter
 from typing import Any
 
-from ._console import table
-from ._consumer import Consumer, Report
-from ._demo_models import (
+from .._aws.consumer import Consumer, Report
+from .._aws.publisher import Publisher
+from .._core.meta import Meta
+from .._core.stamp import Stamp
+from .console import table
+from .demo_models import (
     CustomerUpdated,
     CustomerUpdatedV1,
     OrderCreated,
@@ -36,11 +39,8 @@ from ._demo_models import (
     registry,
     registry_v1,
 )
-from ._meta import Meta
-from ._publisher import Publisher
-from ._stamp import Stamp
-from ._upgrade_s3 import upgrade_prefix
-from ._worker import Worker
+from .upgrade_s3 import upgrade_prefix
+from .worker import Worker
 
 __all__ = ["run"]
 
@@ -368,7 +368,7 @@ def run(
     emulator = None
     region = region or "us-east-1"
     if endpoint_url is None and not real_aws:
-        from ._emulator import Emulator
+        from ..testing._emulator import Emulator
 
         # The emulator's HTTP server logs every request; the demo's story is its own output.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
