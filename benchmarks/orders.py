@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 
 import versioned_msgs as vm
-from versioned_msgs._aws.events import attributes_digest
+from versioned_msgs._core.attributes import attributes_digest
 
 TYPE = "order.created"
 CURRENT = 4

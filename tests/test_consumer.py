@@ -20,7 +20,7 @@ from consumer_models import (
 )
 
 import versioned_msgs as vm
-from versioned_msgs._aws.events import attributes_digest
+from versioned_msgs._core.attributes import attributes_digest
 from versioned_msgs.testing import (
     eventbridge_event,
     kinesis_event,

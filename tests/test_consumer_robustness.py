@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import versioned_msgs as vm
-from versioned_msgs._aws.events import attributes_digest
+from versioned_msgs._core.attributes import attributes_digest
 from versioned_msgs.testing import (
     Emulator,
     eventbridge_event,

@@ -16,13 +16,11 @@ from versioned_msgs._aws.events import (
     PAYLOAD,
     POINTER,
     SKIP,
-    attributes_digest,
-    boto3_attributes,
     event_records,
     park_payload,
-    plain_attributes,
     records,
 )
+from versioned_msgs._core.attributes import attributes_digest, boto3_attributes, plain_attributes
 from versioned_msgs.testing import (
     eventbridge_event,
     kinesis_event,

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import versioned_msgs as vm
-from versioned_msgs._core.stamp import embed, unembed
+from versioned_msgs._core.envelope import embed, unembed
 
 GOLDEN = Path(__file__).parent / "golden"
 

@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import versioned_msgs as vm
-from versioned_msgs._core.stamp import embed, is_json, looks_embedded, unembed
+from versioned_msgs._core.envelope import embed, looks_embedded, unembed
+from versioned_msgs._core.stamp import is_json
 
 # ---- helpers: one attribute in each of the three shapes ---------------------------------
 

@@ -10,6 +10,7 @@ from ._aws.consumer import Consumer, RecordResult, Report, consume
 from ._aws.metrics import EMFMetrics, MemoryMetrics, MetricsSink
 from ._aws.publisher import Publisher
 from ._aws.s3reader import S3Reader
+from ._core.envelope import Encoded
 from ._core.errors import (
     EventShapeError,
     LimitExceededError,
@@ -25,7 +26,7 @@ from ._core.errors import (
 )
 from ._core.meta import Meta
 from ._core.registry import RegisteredModel, Registry
-from ._core.stamp import Encoded, Stamp
+from ._core.stamp import Stamp
 
 __version__ = "0.1.0.dev0"
 

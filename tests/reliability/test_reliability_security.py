@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from reliability_models import SOAK, OrderV2, new_registry
 
 import versioned_msgs as vm
-from versioned_msgs._core.stamp import unembed
+from versioned_msgs._core.envelope import unembed
 from versioned_msgs.testing import Emulator, lambda_sqs_event, s3_event, sqs_event
 
 PACKAGE = Path(vm.__file__).parent

@@ -12,9 +12,11 @@ from typing import Any
 
 import msgspec
 
+from .._core.attributes import PREFIX
+from .._core.envelope import looks_embedded, unembed
 from .._core.errors import PayloadError, VersionedMsgsError
 from .._core.registry import Registry
-from .._core.stamp import PREFIX, Stamp, is_json, looks_embedded, unembed
+from .._core.stamp import Stamp, is_json
 
 __all__ = ["DONE", "ObjectResult", "upgrade_object"]
 

@@ -22,6 +22,18 @@ from typing import Any, Generic, Literal, TypeVar
 
 import msgspec
 
+from .._core.attributes import (
+    ATTR_CONTENT_TYPE,
+    ATTR_PARKED_REASON,
+    ATTR_PRODUCER,
+    ATTR_READABLE_BY,
+    ATTR_TYPE,
+    ATTR_VERSION,
+    PREFIX,
+    attributes_digest,
+    plain_attributes,
+)
+from .._core.envelope import looks_embedded, unembed
 from .._core.errors import (
     MissingStampError,
     RecordsFailedError,
@@ -32,20 +44,7 @@ from .._core.errors import (
 )
 from .._core.meta import Meta
 from .._core.registry import Registry
-from .._core.stamp import (
-    ATTR_CONTENT_TYPE,
-    ATTR_PARKED_REASON,
-    ATTR_PRODUCER,
-    ATTR_READABLE_BY,
-    ATTR_TYPE,
-    ATTR_VERSION,
-    JSON,
-    MAX_VERSION,
-    PREFIX,
-    Stamp,
-    looks_embedded,
-    unembed,
-)
+from .._core.stamp import JSON, MAX_VERSION, Stamp
 from .events import (
     INVALID,
     OBJECT,
@@ -53,12 +52,10 @@ from .events import (
     SKIP,
     SQS,
     Record,
-    attributes_digest,
     event_records,
     expand,
     is_fifo_record,
     park_payload,
-    plain_attributes,
 )
 from .metrics import NO_TYPE, MetricsSink
 from .s3reader import DEFAULT_MAX_BYTES, S3Reader

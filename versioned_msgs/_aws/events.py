@@ -17,8 +17,9 @@ from typing import Any
 
 import msgspec
 
+from .._core.attributes import ATTR_TYPE, ATTR_VERSION, SIZE_ATTRIBUTES, boto3_attributes
+from .._core.envelope import POINTER_CLASS, looks_embedded
 from .._core.errors import EventShapeError, VersionedMsgsError
-from .._core.stamp import ATTR_TYPE, ATTR_VERSION, PREFIX, looks_embedded
 
 __all__ = [
     "INVALID",
@@ -30,7 +31,6 @@ __all__ = [
     "event_records",
     "expand",
     "park_payload",
-    "plain_attributes",
     "records",
 ]
 
@@ -46,10 +46,6 @@ OBJECT = 1  # an S3 object to read (S3 notification)
 POINTER = 2  # an extended-client pointer: the body lives in S3
 SKIP = 3  # acknowledged with nothing to do (s3:TestEvent, removed objects); see ``note``
 INVALID = 4  # a record of no readable shape; see ``error``
-
-POINTER_CLASS = "software.amazon.payloadoffloading.PayloadS3Pointer"
-# Attributes the AWS extended clients add beside a pointer (current and legacy names).
-POINTER_ATTRS = ("ExtendedPayloadSize", "SQSLargePayloadSize")
 
 
 class Record(msgspec.Struct, gc=False, kw_only=True):
@@ -393,7 +389,7 @@ def _inner(body: bytes | str, attrs: Mapping[str, Any] | None, base: Record) -> 
     """The records a message body stands for: itself, or the source nested inside it."""
     stamped = _has_stamp_attrs(attrs)
     start = _json_start(body)
-    pointer_hint = attrs is not None and any(a in attrs for a in POINTER_ATTRS)
+    pointer_hint = attrs is not None and any(a in attrs for a in SIZE_ATTRIBUTES)
     payload = msgspec.structs.replace(base, kind=PAYLOAD, body=body, attributes=attrs)
     if start == "[" or pointer_hint:
         obj = _try_json(body)
@@ -461,149 +457,6 @@ def _is_sns_envelope(obj: Mapping[str, Any]) -> bool:
         and isinstance(obj.get("Message"), str)
         and "TopicArn" in obj
     )
-
-
-# ---- stamps and attributes ----------------------------------------------------------------------
-
-
-def _number(text: str) -> int | float | str:
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        return float(text)
-    except ValueError:
-        return text
-
-
-def _b64(value: object) -> bytes | None:
-    if isinstance(value, bytes | bytearray):
-        return bytes(value)
-    if isinstance(value, str):
-        import base64
-        import binascii
-
-        try:
-            return base64.b64decode(value, validate=True)
-        except binascii.Error:
-            return None
-    return None
-
-
-def attributes_digest(attrs: Mapping[str, Any]) -> str | None:
-    """SQS's MD5 of a message's attributes (``md5OfMessageAttributes``), computed from
-    Lambda's SQS shape; None when an attribute is not in that shape.
-
-    SQS's algorithm: for each attribute in name order, the name, the data type, a transport
-    byte (1 for String and Number, 2 for Binary) and the value (UTF-8, or the binary bytes),
-    each but the transport byte preceded by its length as 4 big-endian bytes.
-    """
-    import hashlib
-
-    parts: list[bytes] = []
-    try:
-        for name in sorted(attrs):
-            attr = attrs[name]
-            dtype = attr["dataType"]
-            if dtype.startswith("Binary"):
-                value = _b64(attr["binaryValue"])
-                if value is None:
-                    return None
-                transport = b"\x02"
-            else:
-                value = attr["stringValue"].encode()
-                transport = b"\x01"
-            for part in (name.encode(), dtype.encode()):
-                parts += (len(part).to_bytes(4, "big"), part)
-            parts += (transport, len(value).to_bytes(4, "big"), value)
-    except (KeyError, TypeError, AttributeError, UnicodeError):
-        return None
-    return hashlib.md5(b"".join(parts), usedforsecurity=False).hexdigest()
-
-
-def _attr_parts(attr: Any) -> tuple[Any, Any, Any]:
-    """(data type, string value, binary value) of an attribute in any of the three shapes."""
-    if not isinstance(attr, Mapping):
-        return None, None, None
-    if "dataType" in attr:
-        return attr.get("dataType"), attr.get("stringValue"), attr.get("binaryValue")
-    if "DataType" in attr:
-        return attr.get("DataType"), attr.get("StringValue"), attr.get("BinaryValue")
-    dtype = attr.get("Type")
-    value = attr.get("Value")
-    if isinstance(dtype, str) and dtype.startswith("Binary"):
-        return dtype, None, value
-    return dtype, value, None
-
-
-def plain_attributes(attrs: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The user's own message attributes as plain values (``vmsg-*`` removed).
-
-    String -> str, Number -> int or float, Binary -> bytes, SNS String.Array -> list.
-    """
-    out: dict[str, Any] = {}
-    if not attrs:
-        return out
-    for name, attr in attrs.items():
-        if name.startswith(PREFIX):
-            continue
-        # Lambda's SQS shape with a String value is by far the most common case.
-        if type(attr) is dict and attr.get("dataType") == "String":
-            sval = attr.get("stringValue")
-            if type(sval) is str:
-                out[name] = sval
-                continue
-        if name in POINTER_ATTRS:
-            continue
-        dtype, sval, bval = _attr_parts(attr)
-        if not isinstance(dtype, str):
-            continue
-        if dtype.startswith("Binary"):
-            data = _b64(bval)
-            if data is not None:
-                out[name] = data
-        elif not isinstance(sval, str):
-            continue
-        elif dtype.startswith("Number"):
-            out[name] = _number(sval)
-        elif dtype == "String.Array":
-            try:
-                out[name] = msgspec.json.decode(sval)
-            except (msgspec.DecodeError, RecursionError):
-                out[name] = sval
-        else:
-            out[name] = sval
-    return out
-
-
-def boto3_attributes(attrs: Mapping[str, Any] | None) -> tuple[dict[str, Any], list[str]]:
-    """Attributes in any shape converted to boto3 SQS ``MessageAttributes``.
-
-    Returns the converted attributes and the names that could not be carried (an attribute
-    with no value for its type); SNS ``String.Array`` travels as ``String``.
-    """
-    out: dict[str, Any] = {}
-    dropped: list[str] = []
-    for name, attr in (attrs or {}).items():
-        dtype, sval, bval = _attr_parts(attr)
-        if not isinstance(dtype, str):
-            dropped.append(name)
-            continue
-        if dtype.startswith("Binary"):
-            data = _b64(bval)
-            if data is None:
-                dropped.append(name)
-            else:
-                out[name] = {"DataType": dtype, "BinaryValue": data}
-        elif isinstance(sval, str):
-            out[name] = {
-                "DataType": "String" if dtype == "String.Array" else dtype,
-                "StringValue": sval,
-            }
-        else:
-            dropped.append(name)
-    return out, dropped
 
 
 def park_payload(record: Record) -> tuple[str, dict[str, Any], list[str]]:

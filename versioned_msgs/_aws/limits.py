@@ -12,8 +12,8 @@ import re
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
+from .._core.attributes import PREFIX
 from .._core.errors import LimitExceededError
-from .._core.stamp import PREFIX
 
 __all__ = [
     "EVENTBRIDGE_MAX_BYTES",

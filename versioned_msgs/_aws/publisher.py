@@ -16,9 +16,10 @@ from typing import Any, TypeAlias, TypeVar
 
 import msgspec
 
+from .._core.envelope import Encoded
 from .._core.errors import PinError, RegistryError, UnsupportedVersionError, VersionedMsgsError
 from .._core.registry import Registry
-from .._core.stamp import Encoded, Stamp, _check_producer, is_json
+from .._core.stamp import Stamp, _check_producer, is_json
 from .batch import BatchResult, BatchSuccess, EntryOutcome, run_batches
 from .limits import (
     EVENTBRIDGE_MAX_BYTES,

@@ -6,9 +6,11 @@ import json
 from collections import Counter
 from typing import Any
 
+from .._core.attributes import PREFIX
+from .._core.envelope import unembed
 from .._core.errors import VersionedMsgsError
 from .._core.registry import Registry
-from .._core.stamp import PREFIX, Stamp, unembed
+from .._core.stamp import Stamp
 from .console import table
 
 __all__ = ["inspect_object", "inspect_queue", "message_stamp"]

@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from .._core.stamp import ATTR_PARKED_REASON
+from .._core.attributes import ATTR_PARKED_REASON
 from .console import Progress, table
 
 __all__ = ["RedriveResult", "outgoing_attributes", "redrive"]

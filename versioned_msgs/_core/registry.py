@@ -9,6 +9,7 @@ from typing import Any, NamedTuple, TypeVar, overload
 import msgspec
 
 from .codec import DecodeErrors, ModelCodec, decode_any, encode_any, is_model_class
+from .envelope import Encoded, looks_embedded, unembed
 from .errors import (
     MissingStampError,
     PayloadError,
@@ -18,15 +19,7 @@ from .errors import (
     VersionedMsgsError,
 )
 from .meta import Meta
-from .stamp import (
-    _TYPE_RE,
-    MAX_VERSION,
-    Encoded,
-    Stamp,
-    is_json,
-    looks_embedded,
-    unembed,
-)
+from .stamp import _TYPE_RE, MAX_VERSION, Stamp, is_json
 
 __all__ = ["Registry", "RegisteredModel"]
 

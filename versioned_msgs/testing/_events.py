@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote_plus
 
-from .._core.stamp import Encoded
+from .._core.envelope import Encoded
 
 __all__ = [
     "eventbridge_event",

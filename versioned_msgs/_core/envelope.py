@@ -1,0 +1,112 @@
+"""Envelopes around a payload: the embedded stamp envelope and the extended-client pointer.
+
+The embedded envelope ``{"vmsg": {...}, "data": <payload>}`` carries the stamp inside the
+body (Kinesis, EventBridge, ``embed=True``). The pointer
+``["software.amazon.payloadoffloading.PayloadS3Pointer", {"s3BucketName": ..., "s3Key": ...}]``
+is the body the AWS extended clients write when the payload lives in S3. Pure.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+
+from .errors import StampError
+from .stamp import Stamp, _check_producer, _check_readable_by, _check_type, _check_version, is_json
+
+__all__ = ["POINTER_CLASS", "Encoded", "embed", "looks_embedded", "unembed"]
+
+POINTER_CLASS = "software.amazon.payloadoffloading.PayloadS3Pointer"
+
+
+# ---- the embedded envelope ------------------------------------------------------------
+
+_ENVELOPE_START = re.compile(rb'\s*\{\s*"vmsg"\s*:')
+
+
+class _Envelope(msgspec.Struct):
+    vmsg: Any
+    data: msgspec.Raw = msgspec.field(default_factory=lambda: msgspec.Raw(b""))
+
+
+_envelope_decoder = msgspec.json.Decoder(_Envelope)
+
+
+def embed(body: bytes, stamp: Stamp) -> bytes:
+    """Wrap a JSON body in the embedded envelope ``{"vmsg": {...}, "data": <body>}``."""
+    if not is_json(stamp.content_type):
+        raise StampError(
+            f"envelope: expected a JSON payload to embed, got content type {stamp.content_type!r}",
+            field="content_type",
+            value=stamp.content_type,
+        )
+    head = msgspec.json.encode(stamp.envelope_header())
+    return b'{"vmsg":' + head + b',"data":' + body + b"}"
+
+
+def looks_embedded(body: bytes | bytearray | memoryview) -> bool:
+    """True when the body is a JSON object whose first key is ``vmsg``."""
+    return _ENVELOPE_START.match(body) is not None
+
+
+def unembed(body: bytes | bytearray | memoryview) -> tuple[Stamp | None, bytes]:
+    """Split an embedded envelope into its stamp and its data bytes.
+
+    A body that is not an envelope (not a JSON object whose first key is ``vmsg``) comes
+    back unchanged with ``None``. Unknown keys in ``vmsg`` are ignored so the spec can grow.
+    """
+    if _ENVELOPE_START.match(body) is None:
+        return None, bytes(body)
+    where = "embedded envelope"
+    try:
+        env = _envelope_decoder.decode(body)
+    except (msgspec.DecodeError, RecursionError) as exc:  # RecursionError: nested too deep
+        raise StampError(
+            f"{where}: expected a JSON object with vmsg and data members, got invalid JSON ({exc})",
+            field="vmsg",
+            value=None,
+        ) from None
+    data = bytes(env.data)
+    if not data:
+        raise StampError(
+            f"{where}: expected a data member beside vmsg, found none",
+            field="data",
+            value=None,
+        )
+    head = env.vmsg
+    if not isinstance(head, dict):
+        raise StampError(
+            f"{where}: expected vmsg to be an object, got {head!r}",
+            field="vmsg",
+            value=head,
+        )
+    version = _check_version(head.get("version"), "version", where, "vmsg.version")
+    rb = head.get("readable_by")
+    producer = head.get("producer")
+    stamp = Stamp(
+        type=_check_type(head.get("type"), where, "vmsg.type"),
+        version=version,
+        readable_by=None
+        if rb is None
+        else _check_readable_by(
+            _check_version(rb, "readable_by", where, "vmsg.readable_by"),
+            version,
+            where,
+            "vmsg.readable_by",
+        ),
+        producer=None if producer is None else _check_producer(producer, where, "vmsg.producer"),
+    )
+    return stamp, data
+
+
+class Encoded(msgspec.Struct, frozen=True, gc=False):
+    """An encoded payload and its stamp: what :meth:`Registry.encode` returns."""
+
+    body: bytes
+    stamp: Stamp
+
+    def embedded(self) -> bytes:
+        """The body wrapped in the embedded envelope (Kinesis, EventBridge, ``embed=True``)."""
+        return embed(self.body, self.stamp)
