@@ -14,6 +14,11 @@ ALL_ERRORS = [
     vm.UnsupportedVersionError,
     vm.PayloadError,
     vm.LimitExceededError,
+    vm.PinError,
+    vm.SchemaError,
+    vm.EventShapeError,
+    vm.StaleObjectError,
+    vm.RecordsFailedError,
 ]
 
 

@@ -21,12 +21,14 @@ EXPECTED = [
     "MetricsSink",
     "MissingStampError",
     "PayloadError",
+    "PinError",
     "Publisher",
     "RecordResult",
     "RecordsFailedError",
     "RegisteredModel",
     "Registry",
     "RegistryError",
+    "SchemaError",
     "Report",
     "S3Reader",
     "StaleObjectError",
@@ -73,3 +75,45 @@ def test_no_private_module_leaks_a_public_name() -> None:
         and not isinstance(getattr(versioned_msgs, name), types.ModuleType)
     }
     assert extra == set()
+
+
+TESTING_EXPECTED = [
+    "Emulator",
+    "eventbridge_event",
+    "kinesis_event",
+    "lambda_kinesis_event",
+    "lambda_sqs_event",
+    "s3_event",
+    "sns_event",
+    "sns_sqs_event",
+    "sqs_event",
+]
+
+
+def test_the_testing_package_exports_its_builders() -> None:
+    """``versioned_msgs.testing`` keeps its public names, whatever its modules are called."""
+    import versioned_msgs.testing as testing
+
+    assert sorted(testing.__all__) == TESTING_EXPECTED
+    assert all(callable(getattr(testing, name)) for name in testing.__all__)
+
+
+def test_s3batch_keeps_make_handler() -> None:
+    """``from versioned_msgs.s3batch import make_handler`` is a public import path."""
+    from versioned_msgs.s3batch import __all__ as names
+    from versioned_msgs.s3batch import make_handler
+
+    assert names == ["make_handler"]
+    assert callable(make_handler)
+
+
+def test_the_console_script_and_the_pytest_plugin_resolve() -> None:
+    """The installed ``versioned-msgs`` script and the ``pytest11`` plugin entry point load
+    the objects they name (a moved module would break both for users)."""
+    from importlib.metadata import entry_points
+
+    (script,) = entry_points(group="console_scripts", name="versioned-msgs")
+    assert callable(script.load())
+    (plugin,) = entry_points(group="pytest11", name="versioned_msgs")
+    module = plugin.load()
+    assert callable(module.aws) and callable(module.moto_server)

@@ -18,6 +18,7 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from .._core.errors import SchemaError
 from .._core.registry import Registry
 
 __all__ = [
@@ -39,10 +40,6 @@ _SCHEMA_ONE = frozenset(
     {"items", "additionalProperties", "not", "contains", "propertyNames", "unevaluatedProperties"}
 )
 _SCHEMA_LISTS = frozenset({"anyOf", "oneOf", "allOf", "prefixItems"})
-
-
-class SchemaError(Exception):
-    """A model's JSON schema could not be built (a field type with no JSON schema)."""
 
 
 def model_schema(registry: Registry, name: str, version: int) -> dict[str, Any]:

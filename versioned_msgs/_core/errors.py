@@ -4,6 +4,7 @@ Every error raised on purpose derives from one base::
 
     VersionedMsgsError
     ├── RegistryError            the registry is inconsistent (gaps, duplicates, bad declarations)
+    ├── SchemaError              a model has no JSON schema (a field type JSON cannot describe)
     ├── StampError (ValueError)  a stamp is malformed
     │   └── MissingStampError    a stamp was required and none was found
     ├── UnknownTypeError (LookupError)  a message type the registry does not know
@@ -31,6 +32,7 @@ __all__ = [
     "PinError",
     "RecordsFailedError",
     "RegistryError",
+    "SchemaError",
     "StampError",
     "StaleObjectError",
     "UnknownTypeError",
@@ -79,6 +81,10 @@ class RegistryError(VersionedMsgsError):
                 f"  - {p}" for p in self.problems
             )
         super().__init__(text)
+
+
+class SchemaError(VersionedMsgsError):
+    """A model's JSON schema could not be built (a field type with no JSON schema)."""
 
 
 class StampError(VersionedMsgsError, ValueError):

@@ -6,7 +6,6 @@ moto is a test/demo dependency only; it is imported when an emulator starts.
 from __future__ import annotations
 
 import json
-import os
 import urllib.request
 from types import TracebackType
 from typing import Any
@@ -90,9 +89,3 @@ class Emulator:
         with urllib.request.urlopen(f"{self.endpoint_url}{path}", timeout=30) as resp:
             return json.loads(resp.read())
 
-
-def apply_env(values: dict[str, str]) -> dict[str, str | None]:
-    """Set environment variables; return the previous values for restoring."""
-    old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    return old
