@@ -796,24 +796,6 @@ def test_made_up_digests_are_not_trusted() -> None:
     assert outcomes(consumer.process(event, None)) == ["upgraded"] + ["handled"] * 3
 
 
-def test_a_verified_digest_is_remembered(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each distinct digest is computed once per consumer, not once per batch."""
-    import versioned_msgs._aws.consumer as consumer_module
-
-    calls: list[str] = []
-
-    def counting(attrs: Any) -> str | None:
-        digest = attributes_digest(attrs)
-        calls.append(str(digest))
-        return digest
-
-    monkeypatch.setattr(consumer_module, "attributes_digest", counting)
-    consumer, _ = make()
-    for _ in range(3):
-        assert outcomes(consumer.process(_with_digests(_uniform()), None)) == ["handled"] * 4
-    assert len(calls) == 1
-
-
 def test_a_stamp_error_in_an_otherwise_uniform_batch_is_rejected() -> None:
     """A malformed vmsg-version DataType in one record: rejected with a StampError."""
     consumer, _ = make()

@@ -76,6 +76,52 @@ def test_sqs_mixed_versions_through_a_real_queue(aws: Emulator) -> None:
     assert all(meta.attributes == {"tenant": "acme"} for _, meta in seen.calls)
 
 
+@pytest.mark.parametrize("which", [0, 2], ids=["first-record", "later-record"])
+def test_an_edited_captured_event_never_borrows_another_records_attributes(
+    aws: Emulator, which: int
+) -> None:
+    """Regression: an event captured from a real queue, where every record carries the
+    md5OfMessageAttributes SQS computed, with one record then edited as a fixture would be
+    (vmsg-version 2 -> 1 to try an upgrade, a user attribute added). The edited record keeps
+    the digest string its neighbours have, and is still processed with its own stamp and
+    attributes: upgraded from v1 (the upgrader sets qty to 1), with ``{"tenant": "acme",
+    "priority": 0}``; the others are handled as they were sent."""
+    sqs = aws.client("sqs")
+    url, arn = make_queue(sqs, "captured")
+    for i in range(4):
+        send_stamped(sqs, url, PRODUCER.encode(OrderV2(id=f"o{i}", qty=i)))
+    event = lambda_sqs_event(receive_all(sqs, url, 4), arn)
+    digests = {rec["md5OfMessageAttributes"] for rec in event["Records"]}
+    assert len(digests) == 1  # SQS's digest, the same for every record
+    edited = event["Records"][which]
+    edited["messageAttributes"]["vmsg-version"]["stringValue"] = "1"
+    edited["messageAttributes"]["priority"] = {
+        "stringValue": "0",
+        "stringListValues": [],
+        "binaryListValues": [],
+        "dataType": "Number",
+    }
+    consumer, seen = make_consumer()
+    report = consumer.process(event, None)
+    outcomes = [r.outcome for r in report.records]
+    assert outcomes == ["upgraded" if i == which else "handled" for i in range(4)]
+    got = report.records[which].meta
+    assert got is not None
+    assert (got.version, got.upgraded_from, got.attributes) == (
+        1,
+        1,
+        {"tenant": "acme", "priority": 0},
+    )
+    others = [r.meta for i, r in enumerate(report.records) if i != which]
+    assert all(m is not None and m.attributes == {"tenant": "acme"} for m in others)
+    assert [msg.qty for msg, _ in seen.calls] == [1 if i == which else i for i in range(4)]
+    # and exactly what the reference path gives
+    reference = consumer._process(event, fast=False)
+    assert [(r.outcome, r.meta) for r in reference.records] == [
+        (r.outcome, r.meta) for r in report.records
+    ]
+
+
 def test_lambda_sqs_event_shape(aws: Emulator) -> None:
     """lambda_sqs_event gives camelCase records with stringValue/dataType attributes."""
     sqs = aws.client("sqs")

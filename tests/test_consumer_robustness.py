@@ -303,29 +303,3 @@ def test_a_record_after_a_known_digest_is_not_read_with_an_older_snapshot() -> N
         ("handled", {}),
         ("handled", {"tenant": "acme"}),
     ]
-
-
-def test_a_digest_is_verified_only_when_it_comes_back(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Record by record (a FIFO queue), a digest seen once is never computed (a per-message
-    attribute makes every digest distinct); one that comes back is computed once."""
-    import versioned_msgs._aws.consumer as consumer_module
-
-    calls: list[Any] = []
-
-    def counting(attrs: Any) -> str | None:
-        calls.append(attrs)
-        return attributes_digest(attrs)
-
-    monkeypatch.setattr(consumer_module, "attributes_digest", counting)
-    event = sqs_event(*(v2(f"m{i}") for i in range(6)), group_id="g")
-    for i, rec in enumerate(event["Records"]):
-        rec["messageAttributes"]["trace"] = {"stringValue": f"t{i}", "dataType": "String"}
-        rec["md5OfMessageAttributes"] = attributes_digest(rec["messageAttributes"])
-    consumer, _ = make()
-    assert [r.outcome for r in consumer.process(event, None).records] == ["handled"] * 6
-    assert calls == []
-    for rec in event["Records"][3:]:
-        del rec["messageAttributes"]["trace"]
-        rec["md5OfMessageAttributes"] = attributes_digest(rec["messageAttributes"])
-    assert [r.outcome for r in consumer.process(event, None).records] == ["handled"] * 6
-    assert len(calls) == 1

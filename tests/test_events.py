@@ -110,7 +110,7 @@ def test_s3_in_sqs_body_carries_etag_and_version() -> None:
     assert (rec.bucket, rec.key) == ("xxx", "test.pdf")
     assert rec.etag == "2e3ad1e983318bbd8e73b080e2997980"
     assert rec.version_id == "yd3d4HaWOT2zguDLvIQLU6ptDTwKBnQV"
-    assert rec.item_id == "ca3e7a89-c358-40e5-8aa0-5da01403c267"
+    assert rec.message_id == "ca3e7a89-c358-40e5-8aa0-5da01403c267"
 
 
 def test_s3_via_eventbridge_uses_detail_object() -> None:
@@ -131,7 +131,7 @@ def test_kinesis_data_is_base64_decoded() -> None:
     """Kinesis data is decoded; the sequence number is the item id; the shard the order key."""
     rec = records(load("kinesisStreamEvent.json"))[1][0]
     assert rec.body == b"Hello, this is a test."
-    assert rec.item_id == "49590338271490256608559692538361571095921575989136588898"
+    assert rec.message_id == "49590338271490256608559692538361571095921575989136588898"
     assert rec.order_key == "shardId-000000000006"
     assert rec.group_id == "1"
 
@@ -178,7 +178,7 @@ def test_s3_notification_inside_sns_envelope_inside_sqs() -> None:
     event["Records"][0]["body"] = json.dumps(envelope, indent=2)
     [rec] = records(event)[1]
     assert (rec.kind, rec.bucket, rec.key, rec.etag) == (OBJECT, "bkt", "a b.json", "e1")
-    assert rec.item_id == event["Records"][0]["messageId"]
+    assert rec.message_id == event["Records"][0]["messageId"]
 
 
 def test_s3_test_event_is_skipped_anywhere() -> None:

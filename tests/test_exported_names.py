@@ -116,4 +116,5 @@ def test_the_console_script_and_the_pytest_plugin_resolve() -> None:
     assert callable(script.load())
     (plugin,) = entry_points(group="pytest11", name="versioned_msgs")
     module = plugin.load()
-    assert callable(module.aws) and callable(module.moto_server)
+    assert callable(module.aws)
+    assert callable(module.moto_server)

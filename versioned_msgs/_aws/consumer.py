@@ -1,38 +1,28 @@
 """The consumer: route each record of a Lambda event to a handler, by type and version.
 
-Flow per record: event -> :class:`~._events.Record` -> stamp -> route (ignore, handler,
-newer, unknown) -> decode (upgrade / tolerate) -> handler -> :class:`RecordResult`. The
-outcomes become the Lambda response: ``batchItemFailures`` for SQS and Kinesis, an exception
-for async sources (SNS, S3, EventBridge).
+This module is the reference path, the specification every record is held to:
 
-Plain SQS records stamped for a handler take a short path: a standard queue's batch whose
-records carry equal attributes is checked as a whole before any handler runs (then per
-record: decode, Meta, handler), other batches record by record against a cached stamp; no
-intermediate record object, and the report's RecordResults are made when first read.
-Everything else goes through the general path, which gives the same results.
+    event -> records (:mod:`.events`) -> stamp -> plan (:func:`~.._core.routing.route`)
+          -> decode / upgrade / tolerate (the registry) -> handler -> :class:`RecordResult`
+
+The outcomes become the Lambda response (:mod:`.report`): ``batchItemFailures`` for SQS and
+Kinesis, an exception for async sources (SNS, S3, EventBridge).
+
+SQS batches first go through a shortcut, :class:`~.sqs_fast.SqsFastPath`, which finishes
+the records it can prove it handles exactly as this path would and hands every other record
+back here, unchanged. Its contract is in its module docstring; the test suite holds the
+two paths equal record by record.
 """
 
 from __future__ import annotations
 
 import functools
-import itertools
-import operator
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, Literal, TypeVar
 
 import msgspec
 
-from .._core.attributes import (
-    ATTR_CONTENT_TYPE,
-    ATTR_PARKED_REASON,
-    ATTR_PRODUCER,
-    ATTR_READABLE_BY,
-    ATTR_TYPE,
-    ATTR_VERSION,
-    PREFIX,
-    attributes_digest,
-    plain_attributes,
-)
+from .._core.attributes import ATTR_PARKED_REASON, plain_attributes
 from .._core.envelope import looks_embedded, unembed
 from .._core.errors import (
     MissingStampError,
@@ -43,28 +33,30 @@ from .._core.errors import (
     VersionedMsgsError,
 )
 from .._core.meta import Meta
-from .._core.registry import Registry
-from .._core.stamp import JSON, MAX_VERSION, Stamp
-from .events import (
-    INVALID,
-    OBJECT,
-    POINTER,
-    SKIP,
-    SQS,
-    Record,
-    event_records,
-    expand,
-    is_fifo_record,
-    park_payload,
+from .._core.registry import Registry, model_decoder, upgrading_decoder
+from .._core.routing import route
+from .._core.stamp import MAX_VERSION, Stamp
+from .events import INVALID, OBJECT, POINTER, SKIP, SQS, Record, event_records, expand, park_payload
+from .metrics import MetricsSink
+from .report import (
+    ASYNC_SOURCES,
+    FAILED_OUTCOMES,
+    NO_ID,
+    NotProcessed,
+    Outcome,
+    RecordResult,
+    Report,
+    lambda_response,
 )
-from .metrics import NO_TYPE, MetricsSink
 from .s3reader import DEFAULT_MAX_BYTES, S3Reader
+from .sqs_fast import SqsFastPath
 
 __all__ = [
     "FAILED_OUTCOMES",
     "Consumer",
     "LambdaHandler",
     "Outcome",
+    "Plan",
     "Policy",
     "RecordResult",
     "Report",
@@ -79,304 +71,50 @@ def _log_exception(message: str, *args: object) -> None:
     logging.getLogger("versioned_msgs").exception(message, *args)
 
 
-Outcome = Literal[
-    "handled",
-    "upgraded",
-    "routed",
-    "tolerated",
-    "ignored",
-    "skipped",
-    "retried",
-    "rejected",
-    "parked",
-    "failed",
-]
 Policy = Literal["retry", "ignore", "reject", "park"]
 _POLICIES = ("retry", "ignore", "reject", "park")
-
-#: Outcomes reported back to the source (batchItemFailures, or an exception).
-FAILED_OUTCOMES = frozenset({"retried", "rejected", "failed"})
 
 _M = TypeVar("_M")
 _R = TypeVar("_R")
 
-_ASYNC = frozenset({"sns", "s3", "eventbridge"})
 _MAX_REASON = 1024
 
-
-# Not gc=False: ``error`` holds an exception whose traceback references the frames (and so
-# the results list) that hold this result; an untracked object in that cycle would leak it.
-class RecordResult(msgspec.Struct, frozen=True):
-    """What happened to one record: ``outcome``, its ``message_id`` (SQS messageId, Kinesis
-    sequenceNumber, SNS MessageId, EventBridge id, or ``s3://bucket/key``), the ``meta``
-    (None when no stamp could be read) and the ``error`` behind a non-success outcome."""
-
-    outcome: str
-    message_id: str | None
-    meta: Meta | None = None
-    error: BaseException | None = None
-
-    @property
-    def ok(self) -> bool:
-        """False for the outcomes reported back as failures (retried, rejected, failed)."""
-        return self.outcome not in FAILED_OUTCOMES
+#: What a plan does with a record: ``decode`` it into ``model`` and call ``handler``;
+#: ``ignore`` it; or apply the ``newer`` / ``unknown`` policy.
+Action = Literal["decode", "ignore", "newer", "unknown"]
+Handler = Callable[[Any, Meta], Any]
 
 
-class Report:
-    """The results of one invocation: one :class:`RecordResult` per record in event order,
-    the ``response`` Lambda expects (``{"batchItemFailures": [...]}`` for SQS and Kinesis,
-    None for async sources) and the ``source`` that invoked the function. Immutable.
+class Plan:
+    """What this consumer does with records of one (type, version, readable_by): made once
+    by :meth:`Consumer._plan`, then looked up per record by both paths.
 
-    ``records`` is built on first access: a Lambda handler that only returns ``response``
-    never pays for one result object per record.
+    For ``decode``: ``handler`` and ``model`` (at ``model_version``), the ``outcome`` when
+    the handler returns (``handled`` ``routed`` ``upgraded`` ``tolerated``) and ``decoder``,
+    a prebuilt function from body to model for the SQS fast path (None when that path must
+    leave such records to the reference path). For the policies: ``error``, why.
     """
 
-    __slots__ = ("_items", "_records", "_runs", "response", "source")
-
-    _items: list[Any] | None
-    _records: list[RecordResult] | None
-    _runs: list[tuple[int, str]] | None
-    response: dict[str, Any] | None
-    source: str
-
-    def __init__(
-        self, records: list[RecordResult], response: dict[str, Any] | None, source: str
-    ) -> None:
-        self._fill(records, None, None, response, source)
-
-    def _fill(
-        self,
-        records: list[RecordResult] | None,
-        items: list[Any] | None,
-        runs: list[tuple[int, str]] | None,
-        response: dict[str, Any] | None,
-        source: str,
-    ) -> None:
-        _set = object.__setattr__
-        _set(self, "_records", records)
-        _set(self, "_items", items)
-        _set(self, "_runs", runs)
-        _set(self, "response", response)
-        _set(self, "source", source)
-
-    @classmethod
-    def _compact(
-        cls,
-        items: list[Any],
-        runs: list[tuple[int, str]],
-        response: dict[str, Any] | None,
-        source: str,
-    ) -> Report:
-        """A report whose ``items`` are RecordResults or, for records the fast path handled,
-        their Meta alone; ``runs`` gives those records' outcome: ``(index, outcome)`` holds
-        from ``items[index]`` on until the next run."""
-        self = cls.__new__(cls)
-        if runs:
-            self._fill(None, items, runs, response, source)
-        else:
-            self._fill(items, None, None, response, source)
-        return self
-
-    @property
-    def records(self) -> list[RecordResult]:
-        """One :class:`RecordResult` per record, in event order."""
-        records = self._records
-        if records is None:
-            records = _materialise(self._items, self._runs)
-            object.__setattr__(self, "_records", records)
-            object.__setattr__(self, "_items", None)
-        return records
-
-    @property
-    def failures(self) -> list[RecordResult]:
-        """The records reported back as failures, in order."""
-        return [r for r in self.records if r.outcome in FAILED_OUTCOMES]
-
-    def counts(self) -> dict[tuple[str, int, str], int]:
-        """Counts per (type, version, outcome); unstamped records count as ("(none)", 0)."""
-        out: dict[tuple[str, int, str], int] = {}
-        for r in self.records:
-            m = r.meta
-            k = (NO_TYPE, 0, r.outcome) if m is None else (m.type, m.version, r.outcome)
-            out[k] = out.get(k, 0) + 1
-        return out
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"Report is immutable: cannot set {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"Report is immutable: cannot delete {name!r}")
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Report):
-            return NotImplemented
-        return (self.records, self.response, self.source) == (
-            other.records,
-            other.response,
-            other.source,
-        )
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return (
-            f"Report(records={self.records!r}, response={self.response!r}, source={self.source!r})"
-        )
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (Report, (self.records, self.response, self.source))
-
-
-def _materialise(items: Any, runs: Any) -> list[RecordResult]:
-    """The RecordResults of a compact report (see :meth:`Report._compact`)."""
-    out: list[RecordResult] = []
-    append = out.append
-    ends = [start for start, _ in runs[1:]] + [len(items)]
-    if runs[0][0]:  # general-path results before the first fast-path record
-        out.extend(items[: runs[0][0]])
-    for (start, outcome), end in zip(runs, ends, strict=True):
-        for i in range(start, end):
-            item = items[i]
-            if type(item) is Meta:
-                append(RecordResult(outcome, item.message_id, item, None))
-            else:
-                append(item)
-    return out
-
-
-class _NotProcessed(VersionedMsgsError):
-    """A FIFO / Kinesis record left unprocessed after an earlier failure in its group."""
-
-
-class _Fast:
-    """A fast-path entry: everything the SQS loop needs for one distinct stamp."""
-
-    __slots__ = ("decode", "fn", "n_vmsg", "outcome", "rejects_envelope", "template")
+    __slots__ = ("action", "decoder", "error", "handler", "model", "model_version", "outcome")
 
     def __init__(
         self,
-        decode: Callable[[Any], Any],
-        fn: Callable[[Any, Meta], Any],
-        outcome: str,
-        template: Meta,
-        n_vmsg: int,
-        rejects_envelope: bool,
-    ) -> None:
-        self.decode = decode
-        self.fn = fn
-        self.outcome = outcome
-        self.template = template
-        self.n_vmsg = n_vmsg
-        # True when ``decode`` is known to raise for an embedded envelope
-        self.rejects_envelope = rejects_envelope
-
-
-def _rejects_envelope(model: Any) -> bool:
-    """True when decoding an embedded envelope (``{"vmsg": {...}, "data": {...}}``) into the
-    msgspec Struct ``model`` must fail: it forbids unknown fields, or it requires a field
-    the envelope does not have. Other models: False (nothing is assumed)."""
-    if not (isinstance(model, type) and issubclass(model, msgspec.Struct)):
-        return False
-    if model.__struct_config__.forbid_unknown_fields:
-        return True
-    return any(
-        f.required and f.encode_name not in ("vmsg", "data") for f in msgspec.structs.fields(model)
-    )
-
-
-_MISSING: Any = object()
-_GET_ATTRS = operator.itemgetter("messageAttributes")
-_GET_BODY = operator.itemgetter("body")
-_GET_MID = operator.itemgetter("messageId")
-_GET_SYSTEM = operator.itemgetter("attributes")
-_GROUP = "MessageGroupId"
-_contains = operator.contains
-_eq = operator.eq
-_repeat = itertools.repeat
-_NEVER: Any = object()  # equal to no attributes
-_NO_ID: dict[str, Any] = {}  # the response when a failure has no identifier (see process)
-_NO_META = Meta(type="-", version=1)
-_DIGEST = "md5OfMessageAttributes"
-_GET_DIGEST = operator.itemgetter(_DIGEST)
-# (decode, handler, Meta template, copy of the user's attributes, outcome) for one stamp
-_State = tuple[
-    Callable[[Any], Any],
-    Callable[[Any, Meta], Any],
-    Meta,
-    Callable[[], dict[str, Any]],
-    str | None,
-]
-
-
-_GET_DATA_TYPE = operator.itemgetter("dataType")
-_GET_STRING_VALUE = operator.itemgetter("stringValue")
-
-
-def _users_by_name(attrs: list[Any], first: Mapping[str, Any], n: int) -> list[dict[str, Any]]:
-    """:func:`plain_attributes` of each record's attributes, which all have ``first``'s
-    names: String attributes (a trace id, say) read one name at a time in C-level passes,
-    anything else record by record."""
-    names = [k for k in first if not k.startswith(PREFIX)]
-    if not names:
-        return list(map(dict, _repeat((), n)))
-    columns = []
-    try:
-        for name in names:
-            entries = list(map(operator.itemgetter(name), attrs))
-            if list(map(_GET_DATA_TYPE, entries)).count("String") != n:
-                raise TypeError  # not all String: plain_attributes reads them
-            values = list(map(_GET_STRING_VALUE, entries))
-            "".join(values)  # a TypeError unless every value is a str
-            columns.append(values)
-    except (TypeError, KeyError):
-        return list(map(plain_attributes, attrs))
-    return list(map(dict, map(zip, _repeat(names, n), zip(*columns, strict=True))))
-
-
-class _Unusual(Exception):
-    """A record the SQS fast path leaves to the general path."""
-
-
-def _no_fast(body: Any) -> Any:
-    raise _Unusual
-
-
-def _no_handler(msg: Any, meta: Meta) -> None:  # pragma: no cover - never reached
-    raise AssertionError("the fast path ran without an entry")
-
-
-_NO_STATE: _State = (_no_fast, _no_handler, _NO_META, dict, None)
-
-
-_FAST_MAX = 4096
-_OPTIONAL_ATTRS = (ATTR_PRODUCER, ATTR_READABLE_BY, ATTR_CONTENT_TYPE)
-
-
-class _Route:
-    """What to do with one (type, version): computed once, then looked up per record."""
-
-    __slots__ = ("action", "fast", "fn", "into", "model_version", "outcome", "reason", "upto")
-
-    def __init__(
-        self,
-        action: str,
+        action: Action,
         *,
-        fn: Callable[[Any, Meta], Any] | None = None,
-        into: type[Any] | None = None,
+        handler: Handler | None = None,
+        model: type[Any] | None = None,
         model_version: int = 0,
-        outcome: str = "handled",
-        fast: Callable[[Any], Any] | None = None,
-        upto: int = 0,
-        reason: str = "",
+        outcome: Outcome = "handled",
+        decoder: Callable[[Any], Any] | None = None,
+        error: VersionedMsgsError | None = None,
     ) -> None:
-        self.action = action  # "decode" | "ignore" | "newer" | "unknown"
-        self.fn = fn
-        self.into = into
+        self.action = action
+        self.handler = handler
+        self.model = model
         self.model_version = model_version
         self.outcome = outcome
-        self.fast = fast
-        self.upto = upto
-        self.reason = reason
+        self.decoder = decoder
+        self.error = error
 
 
 def _check_policy(name: str, value: object, *, allow_int: bool = False) -> None:
@@ -442,10 +180,9 @@ class Consumer:
         self._handlers: dict[str, dict[int, tuple[Callable[[Any, Meta], Any], type[Any]]]] = {}
         # type -> None (every version) or the ignored versions
         self._ignored: dict[str, frozenset[int] | None] = {}
-        self._routes: dict[str, dict[int, _Route]] = {}
-        self._fast: dict[tuple[Any, ...], _Fast | None] = {}
-        # md5OfMessageAttributes digests verified, with the attributes they stand for
-        self._digests: dict[str, dict[str, Any]] = {}
+        # (type, version, readable_by) -> what to do with such records
+        self._plans: dict[tuple[str, int, int | None], Plan] = {}
+        self._sqs_fast = SqsFastPath(self._plan, self._reference_sqs_record)
         self._assumed: Stamp | None = None
         if isinstance(on_unversioned, int):
             self._assumed = self._assume(on_unversioned, unversioned_type)
@@ -499,8 +236,7 @@ class Consumer:
                     f"{type_name} v{version} already has a handler: {table[version][0]!r}"
                 )
             table[version] = (fn, model)
-            self._routes.clear()
-            self._fast.clear()
+            self._forget_plans()
             return fn
 
         return register
@@ -517,66 +253,101 @@ class Consumer:
             prev = self._ignored.get(type, frozenset())
             if prev is not None or type not in self._ignored:
                 self._ignored[type] = frozenset(vs) | (prev or frozenset())
-        self._routes.clear()
-        self._fast.clear()
+        self._forget_plans()
 
-    # ---- routing ------------------------------------------------------------------------
+    def _forget_plans(self) -> None:
+        """Handlers or ignores changed: every plan (and the fast path's table) is stale."""
+        self._plans.clear()
+        self._sqs_fast.clear()
 
-    def _route(self, type: str, version: int) -> _Route:
-        by_type = self._routes.get(type)
-        if by_type is None:
-            by_type = self._routes[type] = {}
-        route = by_type.get(version)
-        if route is None:
-            route = by_type[version] = self._make_route(type, version)
-        return route
+    # ---- plans --------------------------------------------------------------------------
 
-    def _make_route(self, type: str, version: int) -> _Route:
-        if type in self._ignored:
-            ign = self._ignored[type]
-            if ign is None or version in ign:
-                return _Route("ignore")
+    def _plan(self, type: str, version: int, readable_by: int | None) -> Plan:
+        """What to do with records stamped ``type`` v``version`` declaring ``readable_by``."""
+        key = (type, version, readable_by)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = self._make_plan(type, version, readable_by)
+        return plan
+
+    def _make_plan(self, type: str, version: int, readable_by: int | None) -> Plan:
+        ignored = self._ignored.get(type, frozenset())
+        if ignored is None or version in ignored:
+            return Plan("ignore")
         registry = self.registry
         if type not in registry.types():
-            return _Route("unknown", reason=str(UnknownTypeError(type, registry.types())))
+            return Plan("unknown", error=UnknownTypeError(type, registry.types()))
+        current = registry.current(type)
         handlers = self._handlers.get(type)
         if not handlers:
-            return _Route("unknown", reason=f"{type} v{version}: no handler in this consumer")
-        current = registry.current(type)
+            return Plan(
+                "unknown", error=self._unsupported(type, version, "no handler in this consumer")
+            )
         exact = handlers.get(version)
-        if exact is not None:
+        if exact is not None:  # a handler for exactly this version: as-is
             fn, model = exact
-            codec = registry._types[type].models[version].codec
-            return _Route(
+            return Plan(
                 "decode",
-                fn=fn,
-                into=model,
+                handler=fn,
+                model=model,
                 model_version=version,
                 outcome="handled" if version == current else "routed",
-                fast=codec.decode,
+                decoder=model_decoder(registry, type, version),
             )
         top = max(handlers)
         if version > top:
             fn, model = handlers[top]
-            return _Route("newer", fn=fn, into=model, model_version=top, upto=top)
+            if route(version, readable_by, top) == "tolerate":
+                return Plan(
+                    "decode", handler=fn, model=model, model_version=top, outcome="tolerated"
+                )
+            handled = (
+                f"handlers take up to v{top}"
+                if top == current
+                else f"the newest handler takes v{top}"
+            )
+            why = (
+                "declares no readable_by"
+                if readable_by is None
+                else f"is readable only by v{readable_by}"
+            )
+            return Plan(
+                "newer",
+                error=UnsupportedVersionError(
+                    f"{type} v{version} is newer than this reader ({handled}) and {why} and newer",
+                    type=type,
+                    version=version,
+                    current=top,
+                ),
+            )
         cur = handlers.get(current)
-        if cur is not None and version < current:
+        if cur is not None:  # older than the current handler's model: upgrade
             try:
-                fast = registry._upgrading_decoder(type, version)
-            except VersionedMsgsError:  # a missing upgrader: the general path names it
-                fast = None
-            return _Route(
+                decoder: Callable[[Any], Any] | None = upgrading_decoder(registry, type, version)
+            except VersionedMsgsError:  # a missing upgrader: the reference path names it
+                decoder = None
+            return Plan(
                 "decode",
-                fn=cur[0],
-                into=cur[1],
+                handler=cur[0],
+                model=cur[1],
                 model_version=current,
                 outcome="upgraded",
-                fast=fast,
+                decoder=decoder,
             )
         takes = ", ".join(f"v{v}" for v in sorted(handlers))
-        return _Route(
+        return Plan(
             "unknown",
-            reason=f"{type} v{version}: no handler takes this version (handlers take {takes})",
+            error=self._unsupported(
+                type, version, f"no handler takes this version (handlers take {takes})"
+            ),
+        )
+
+    def _unsupported(self, type: str, version: int, why: str) -> UnsupportedVersionError:
+        return UnsupportedVersionError(
+            f"{type} v{version}: {why}",
+            type=type,
+            version=version,
+            current=self.registry.current(type),
         )
 
     # ---- processing ---------------------------------------------------------------------
@@ -587,19 +358,24 @@ class Consumer:
         The counts go to ``metrics`` once, for the whole invocation. Raises
         :class:`EventShapeError` for an event of no known shape.
         """
+        return self._process(event, fast=True)
+
+    def _process(self, event: Any, *, fast: bool) -> Report:
+        """:meth:`process`; with ``fast=False`` every record takes the reference path (the
+        differential tests compare the two)."""
         trigger, raw = event_records(event)
-        runs: list[tuple[int, str]] = []
-        if trigger == SQS:
-            items, runs, results = self._process_sqs(raw)
+        runs: list[tuple[int, Outcome]] = []
+        if trigger == SQS and fast:
+            items, runs, results = self._sqs_fast.process(raw)
         else:
             items = results = []
             append = results.append
             stopped: set[str] = set()
             for rec in raw:
                 for r in expand(trigger, rec):
-                    append(self._guarded(r, stopped))
-        report = Report._compact(items, runs, self._response(trigger, results), trigger)
-        if report.response is _NO_ID:
+                    append(self._process_in_order(r, stopped))
+        report = Report._compact(items, runs, lambda_response(trigger, results), trigger)
+        if report.response is NO_ID:
             # A failure without an identifier cannot be reported alone: fail the batch.
             raise RecordsFailedError(Report._compact(items, runs, None, trigger))
         if self.metrics is not None:
@@ -617,7 +393,7 @@ class Consumer:
         when any was retried, rejected or failed.
         """
         report = self.process(event, context)
-        if report.source in _ASYNC:
+        if report.source in ASYNC_SOURCES:
             if report.failures:
                 raise RecordsFailedError(report)
             return None
@@ -658,321 +434,27 @@ class Consumer:
             event = raw  # an EventBridge event is its own (only) record
         trigger, recs = event_records(event)
         stopped: set[str] = set()
-        return trigger, [self._guarded(r, stopped) for rec in recs for r in expand(trigger, rec)]
+        return trigger, [
+            self._process_in_order(r, stopped) for rec in recs for r in expand(trigger, rec)
+        ]
 
-    def _response(self, trigger: str, results: list[RecordResult]) -> dict[str, Any] | None:
-        """The Lambda response from the results that may have failed, in event order
-        (``_NO_ID`` when a failure has no identifier to report it by)."""
-        if trigger in _ASYNC:
-            return None
-        items: list[dict[str, str]] = []
-        seen: set[str] = set()
-        for r in results:
-            if r.outcome in FAILED_OUTCOMES:
-                mid = r.message_id
-                if mid is None:
-                    return _NO_ID
-                if mid not in seen:
-                    seen.add(mid)
-                    items.append({"itemIdentifier": mid})
-        return {"batchItemFailures": items}
+    # ---- the reference path -------------------------------------------------------------
 
-    def _fast_entry(self, key: tuple[Any, ...], attrs: Any) -> _Fast | None:
-        """The fast-path entry for one distinct stamp (None: take the general path)."""
-        entry: _Fast | None = None
-        try:
-            stamp = Stamp.from_message_attributes(attrs)
-        except VersionedMsgsError:
-            stamp = None
-        if stamp is not None and stamp.content_type == JSON:
-            route = self._route(stamp.type, stamp.version)
-            if route.fast is not None and route.fn is not None:
-                template = Meta(
-                    type=stamp.type,
-                    version=stamp.version,
-                    model_version=route.model_version,
-                    upgraded_from=stamp.version if route.outcome == "upgraded" else None,
-                    readable_by=stamp.readable_by,
-                    producer=stamp.producer,
-                    content_type=stamp.content_type,
-                    source=SQS,
-                )
-                n_vmsg = 2 + sum(1 for k in _OPTIONAL_ATTRS if k in attrs)
-                # (the upgrading decoder refuses envelopes itself, before any upgrader runs)
-                rejects = route.outcome == "upgraded" or _rejects_envelope(route.into)
-                entry = _Fast(route.fast, route.fn, route.outcome, template, n_vmsg, rejects)
-        if len(self._fast) >= _FAST_MAX:
-            self._fast.clear()
-        self._fast[key] = entry
-        return entry
+    def _reference_sqs_record(self, rec: Any, stopped: set[str]) -> list[RecordResult]:
+        """One raw SQS record through the reference path (the fast path's hand-back)."""
+        return [self._process_in_order(r, stopped) for r in expand(SQS, rec)]
 
-    def _process_sqs(
-        self, raw: list[Any]
-    ) -> tuple[list[Any], list[tuple[int, str]], list[RecordResult]]:
-        """SQS: the fast path for stamped compact-JSON records, the general path otherwise.
-
-        Returns the items of a compact :class:`Report` (a Meta per record the fast path
-        handled, a RecordResult per other record), their outcome runs, and the RecordResults
-        alone (the only ones that can have failed).
-
-        A standard queue's batch whose records all carry equal attributes is checked as a
-        whole first (:meth:`_uniform_batch`). Otherwise each record's ``messageAttributes``
-        is compared with a snapshot of the last distinct ones in one C-level comparison;
-        only when they differ is the stamp read, through a per-consumer table keyed on the
-        stamp attributes' raw values (each distinct stamp is parsed, validated and routed
-        once). Anything unusual (no usable stamp, a body that is not a compact JSON object
-        or is an embedded envelope, a decode error, a stopped FIFO group) takes the general
-        path, which gives the same results.
-        """
-        uniform = self._uniform_batch(raw)
-        if uniform is not None:
-            return uniform
-        items: list[Any] = []
-        append = items.append
-        runs: list[tuple[int, str]] = []
-        results: list[RecordResult] = []
-        fifo = bool(raw) and is_fifo_record(raw[0])
-        stopped: set[str] = set()
-        replace = msgspec.structs.replace
-        seen: Any = _NEVER  # snapshot of the last distinct attributes
-        loaded: _State = _NO_STATE
-        decode, fn, template, copy_user, _ = loaded
-        outcome: str | None = None
-        # Verified md5OfMessageAttributes digests and their states: with them, a record's
-        # attributes are told by one string (mixed versions interleave a few distinct ones).
-        # A digest is verified when it comes back (or is known from an earlier batch): a
-        # per-message attribute (a trace id) makes every digest distinct, and verifying
-        # each would cost an MD5 per record for nothing.
-        states: dict[str, _State] = {}
-        once: set[str] = set()  # digests seen once in this batch, not verified
-        current: str | None = None  # the verified digest of ``loaded``, if any
-        # A snapshot costs about two comparisons: when records keep differing (mixed
-        # versions, a per-message attribute) only every other differing record takes one.
-        snapshot = True
-        for rec in raw:
-            try:
-                digest = rec[_DIGEST] if _DIGEST in rec else None  # noqa: SIM401 (as below)
-                if digest is None or digest != current:
-                    state = states.get(digest) if digest is not None else None
-                    if state is None:
-                        attrs = rec["messageAttributes"]
-                        if attrs != seen:
-                            seen = _NEVER
-                            state = self._fast_state(attrs)
-                            if snapshot:
-                                seen = {k: dict(a) for k, a in attrs.items()}
-                            snapshot = not snapshot
-                        else:
-                            state = loaded
-                        current = None
-                        if digest is None:
-                            pass
-                        elif digest not in once and digest not in self._digests:
-                            once.add(digest)
-                        elif self._digest_matches(digest, attrs):
-                            states[digest] = state
-                            current = digest
-                    else:
-                        current = digest
-                        seen = _NEVER  # the snapshot no longer matches what is loaded
-                    if state is not loaded:
-                        loaded = state
-                        decode, fn, template, copy_user, out = state
-                        if out is not None and out is not outcome:
-                            outcome = out
-                            runs.append((len(items), out))
-                body = rec["body"]
-                mid = rec["messageId"]
-                system = rec["attributes"]
-                # (not .get: a method call costs more than the usual miss)
-                gid = system["MessageGroupId"] if "MessageGroupId" in system else None  # noqa: SIM401
-                # The body must be a str starting '{"' but not '{"vmsg"' (an embedded
-                # envelope): two string comparisons, where bytes raise a TypeError.
-                if (
-                    type(mid) is not str
-                    or not ('{"' <= body < '{"vmsg"' or '{"vmsg#' <= body < "{#")
-                    or (gid is not None and type(gid) is not str)
-                    or (fifo and (gid or "") in stopped)
-                ):
-                    raise _Unusual
-                msg = decode(body)
-            except Exception:  # let the general path deal with it (or name the problem)
-                for r in expand(SQS, rec):
-                    result = self._guarded(r, stopped)
-                    append(result)
-                    results.append(result)
-                continue
-            meta = replace(
-                template, message_id=mid, attributes=copy_user(), group_id=gid, record=rec
-            )
-            try:
-                fn(msg, meta)
-            except Exception as exc:
-                result = RecordResult("failed", mid, meta, exc)
-                append(result)
-                results.append(result)
-                if fifo:
-                    stopped.add(gid or "")
-                continue
-            append(meta)
-        return items, runs, results
-
-    def _uniform_batch(
-        self, raw: list[Any]
-    ) -> tuple[list[Any], list[tuple[int, str]], list[RecordResult]] | None:
-        """The common batch, checked as a whole: a standard queue's records all carrying
-        equal ``messageAttributes`` with a usable stamp (or equal stamp attributes and the
-        same user attribute names, such as a per-message trace id), string message ids, no
-        message group and compact-JSON object bodies. Returns what :meth:`_process_sqs`
-        returns, or None (nothing processed) for any other batch.
-
-        The checks run as C-level passes over the batch before any handler runs, which
-        leaves the per-record loop with the decode, the Meta and the handler call.
-        """
-        n = len(raw)
-        if n < 2 or is_fifo_record(raw[0]):
-            return None
-        try:
-            first = raw[0]["messageAttributes"]
-            users: list[dict[str, Any]] | None = None
-            # Equal attributes, told by SQS's digest of them (one string per record) or else
-            # by deep equality (same stamp, same user attributes), stopping at the first
-            # record that differs. When neighbours differ (a per-message attribute, say), the
-            # same names and deep-equal vmsg-* attributes (the same stamp) will do: the
-            # user's attributes are then read record by record.
-            attrs = None if self._same_digest(raw, first, n) else list(map(_GET_ATTRS, raw))
-            if attrs is not None and attrs != [first] * n:
-                if n < 3 or attrs[1] == attrs[2]:  # mostly equal: see _process_sqs
-                    return None
-                stamp_attrs = operator.itemgetter(*(k for k in first if k.startswith(PREFIX)))
-                if not all(
-                    map(_eq, map(stamp_attrs, attrs), _repeat(stamp_attrs(first), n))
-                ) or not all(map(_eq, map(dict.keys, attrs), _repeat(first.keys(), n))):
-                    return None
-                users = _users_by_name(attrs, first, n)
-            if any(map(_contains, map(_GET_SYSTEM, raw), _repeat(_GROUP, n))):
-                return None
-            mids = list(map(_GET_MID, raw))
-            "".join(mids)  # a TypeError unless every message id is a str
-            bodies = list(map(_GET_BODY, raw))
-            entry, user = self._fast_attrs(first, self._fast)
-            if entry is None:
-                return None
-            # Every body a str starting '{"' but not '{"vmsg"' (an embedded envelope), when
-            # the smallest and the largest lie on the same side of '{"vmsg"' (or else the
-            # per-record loop decides); anything but str raises a TypeError here. Not needed
-            # when the decoder itself fails on an envelope (then the general path unwraps it).
-            if not entry.rejects_envelope:
-                lo = min(bodies)
-                hi = max(bodies)
-                if not ('{"' <= lo <= hi < '{"vmsg"' or '{"vmsg#' <= lo <= hi < "{#"):
-                    return None
-        except Exception:
-            return None
-        decode, fn, template = entry.decode, entry.fn, entry.template
-        replace = msgspec.structs.replace
-        items: list[Any] = []
-        append = items.append
-        results: list[RecordResult] = []
-        if users is None:
-            # Each record's own copy of the user's attributes (handlers may change theirs),
-            # all made in one C-level pass: cheaper than one copy per turn of the loop below.
-            users = list(map(dict.copy, _repeat(user, n)))
-        for rec, body, mid, attributes in zip(raw, bodies, mids, users, strict=True):
-            try:
-                msg = decode(body)
-            except Exception:  # the general path names the problem
-                for r in expand(SQS, rec):
-                    result = self._guarded(r, set())
-                    append(result)
-                    results.append(result)
-                continue
-            meta = replace(template, message_id=mid, attributes=attributes, record=rec)
-            try:
-                fn(msg, meta)
-            except Exception as exc:
-                result = RecordResult("failed", mid, meta, exc)
-                append(result)
-                results.append(result)
-                continue
-            append(meta)
-        return items, [(0, entry.outcome)], results
-
-    def _same_digest(self, raw: list[Any], first: Any, n: int) -> bool:
-        """True when every record's ``md5OfMessageAttributes`` equals the first record's and
-        is SQS's digest of the first record's attributes: then every record carries those
-        attributes (SQS computes the digest when the message is sent; records that differ
-        would need an MD5 collision, and whoever can craft one can send either attribute set
-        directly). A hand-built event without digests, or with made-up ones, returns False.
-        """
-        try:
-            d0 = raw[0][_DIGEST]
-            if type(d0) is not str:  # (a hand-built event's null digests: no pass at all)
-                return False
-            digests = list(map(_GET_DIGEST, raw))
-        except Exception:
-            return False
-        if digests.count(d0) != n:
-            return False
-        return self._digest_matches(d0, first)
-
-    def _digest_matches(self, digest: str, attrs: Any) -> bool:
-        """True when ``digest`` is SQS's digest of ``attrs``. A verified digest is remembered
-        with a snapshot of its attributes, so later records and batches pay one comparison.
-        """
-        known = self._digests.get(digest)
-        if known is None:
-            if type(digest) is not str or attributes_digest(attrs) != digest:
-                return False
-            if len(self._digests) >= _FAST_MAX:
-                self._digests.clear()
-            known = self._digests[digest] = {k: dict(a) for k, a in attrs.items()}
-        return bool(attrs == known)
-
-    def _fast_state(self, attrs: Any) -> _State:
-        """What the per-record loop needs for records carrying ``attrs``."""
-        entry, user = self._fast_attrs(attrs, self._fast)
-        if entry is None:
-            return _NO_STATE
-        return (entry.decode, entry.fn, entry.template, user.copy if user else dict, entry.outcome)
-
-    def _fast_attrs(
-        self, attrs: Any, table: dict[tuple[Any, ...], _Fast | None]
-    ) -> tuple[_Fast | None, dict[str, Any]]:
-        """The fast-path entry and the user's attributes of one record's attributes."""
-        t = attrs[ATTR_TYPE]
-        v = attrs[ATTR_VERSION]
-        p = attrs.get(ATTR_PRODUCER)
-        rb = attrs.get(ATTR_READABLE_BY)
-        ct = attrs.get(ATTR_CONTENT_TYPE)
-        key = (
-            t["stringValue"],
-            t["dataType"],
-            v["stringValue"],
-            v["dataType"],
-            p and p["stringValue"],
-            p and p["dataType"],
-            rb and rb["stringValue"],
-            rb and rb["dataType"],
-            ct and ct["stringValue"],
-            ct and ct["dataType"],
-        )
-        entry = table.get(key, _MISSING)
-        if entry is _MISSING:
-            entry = self._fast_entry(key, attrs)
-        if entry is None:
-            return None, {}
-        return entry, {} if len(attrs) == entry.n_vmsg else plain_attributes(attrs)
-
-    def _guarded(self, r: Record, stopped: set[str]) -> RecordResult:
-        """The general path, with FIFO/Kinesis stop semantics; never raises an Exception."""
+    def _process_in_order(self, r: Record, stopped: set[str]) -> RecordResult:
+        """:meth:`_process_one`, keeping FIFO group / Kinesis shard order: once a record of
+        ``r.order_key`` failed, the later ones are retried unprocessed. Never raises an
+        Exception (a bug of ours fails the record instead of losing it)."""
         key = r.order_key
         if key is not None and key in stopped:
             return RecordResult(
                 "retried",
                 r.message_id,
                 None,
-                _NotProcessed(
+                NotProcessed(
                     f"{r.message_id}: not processed, an earlier record of "
                     + (f"shard {key!r}" if r.trigger == "kinesis" else f"message group {key!r}")
                     + " failed and order is kept",
@@ -980,7 +462,7 @@ class Consumer:
                 ),
             )
         try:
-            result = self._one(r)
+            result = self._process_one(r)
         except Exception as exc:  # a bug of ours must not lose the record
             _log_exception("versioned_msgs: unexpected error processing %s", r.message_id)
             result = RecordResult("failed", r.message_id, None, exc)
@@ -1009,7 +491,9 @@ class Consumer:
             **fields,
         )
 
-    def _one(self, r: Record) -> RecordResult:
+    def _process_one(self, r: Record) -> RecordResult:
+        """Read the record's stamp and body (S3 objects fetched, envelopes opened), then
+        :meth:`_route_and_handle` it, or apply ``on_unversioned``."""
         kind = r.kind
         mid = r.message_id
         if kind == INVALID:
@@ -1059,49 +543,24 @@ class Consumer:
                     message_id=mid,
                 )
                 return self._policy(policy, r, None, err, "unversioned")
-        return self._decode(r, stamp, raw_body)
+        return self._route_and_handle(r, stamp, raw_body)
 
-    def _decode(self, r: Record, stamp: Stamp, body: bytes) -> RecordResult:
+    def _route_and_handle(self, r: Record, stamp: Stamp, body: bytes) -> RecordResult:
+        """Follow the record's plan: ignore it, apply a policy, or decode it and call the
+        handler."""
         mid = r.message_id
-        route = self._route(stamp.type, stamp.version)
-        action = route.action
+        plan = self._plan(stamp.type, stamp.version, stamp.readable_by)
+        action = plan.action
         if action == "ignore":
             return RecordResult("ignored", mid, self._meta_from(r, stamp), None)
-        if action == "unknown":
-            meta = self._meta_from(r, stamp)
-            err: VersionedMsgsError = UnknownTypeError(
-                stamp.type, self.registry.types(), message_id=mid
-            )
-            if stamp.type in self.registry.types():
-                err = UnsupportedVersionError(
-                    route.reason,
-                    type=stamp.type,
-                    version=stamp.version,
-                    current=self.registry.current(stamp.type),
-                    message_id=mid,
-                )
-            return self._policy(self.on_unknown, r, meta, err, "unknown")
-        if action == "newer":
-            rb = stamp.readable_by
-            if rb is None or rb > route.upto:
-                meta = self._meta_from(r, stamp)
-                handled = (
-                    f"handlers take up to v{route.upto}"
-                    if route.upto == self.registry.current(stamp.type)
-                    else f"the newest handler takes v{route.upto}"
-                )
-                err = UnsupportedVersionError(
-                    f"{stamp.type} v{stamp.version} is newer than this reader ({handled}) and "
-                    + ("declares no readable_by" if rb is None else f"is readable only by v{rb}")
-                    + " and newer",
-                    type=stamp.type,
-                    version=stamp.version,
-                    current=route.upto,
-                    message_id=mid,
-                )
-                return self._policy(self.on_newer, r, meta, err, "newer")
+        if action != "decode":
+            err = plan.error
+            assert err is not None
+            err = _for_record(err, mid)
+            policy = self.on_newer if action == "newer" else self.on_unknown
+            return self._policy(policy, r, self._meta_from(r, stamp), err, action)
         try:
-            msg, meta0 = self.registry.decode_stamped(body, stamp, route.into)
+            msg, meta0 = self.registry.decode_stamped(body, stamp, plan.model)
         except UnsupportedVersionError as exc:
             meta = self._meta_from(r, stamp)
             if stamp.version > self.registry.current(stamp.type):
@@ -1110,17 +569,11 @@ class Consumer:
         except VersionedMsgsError as exc:
             return RecordResult("rejected", mid, self._meta_from(r, stamp), exc)
         meta = self._meta_from(r, stamp, meta0)
-        if meta0.upgraded_from is not None:
-            outcome = "upgraded"
-        elif meta0.version > meta0.model_version:
-            outcome = "tolerated"
-        else:
-            outcome = route.outcome
         try:
-            route.fn(msg, meta)  # type: ignore[misc]
+            plan.handler(msg, meta)  # type: ignore[misc]
         except Exception as exc:
             return RecordResult("failed", mid, meta, exc)
-        return RecordResult(outcome, mid, meta, None)
+        return RecordResult(plan.outcome, mid, meta, None)
 
     # ---- policies -----------------------------------------------------------------------
 
@@ -1176,6 +629,15 @@ class Consumer:
 
             kwargs["MessageDeduplicationId"] = hashlib.sha256(ident.encode()).hexdigest()
         self.sqs.send_message(**kwargs)
+
+
+def _for_record(err: VersionedMsgsError, message_id: str | None) -> VersionedMsgsError:
+    """A copy of a plan's error naming the record (plans are shared by every record)."""
+    import copy
+
+    out = copy.copy(err)
+    out.message_id = message_id
+    return out
 
 
 class LambdaHandler(Generic[_M]):

@@ -1,6 +1,6 @@
 """Lambda events: recognise the source from the event's shape, and flatten it into records.
 
-Every source of DESIGN §4 becomes a list of :class:`Record` values of one uniform shape,
+Every source the consumer recognises becomes a list of :class:`Record` values of one uniform shape,
 nested sources included (S3 notifications inside SQS bodies and SNS envelopes, SNS envelopes
 inside SQS bodies, EventBridge events inside SQS bodies, extended-client pointers). Nothing
 here talks to AWS or decodes payloads: the consumer does that.
@@ -13,7 +13,7 @@ in their attributes are inspected that way: a stamped body is the payload.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -22,30 +22,43 @@ from .._core.envelope import POINTER_CLASS, looks_embedded
 from .._core.errors import EventShapeError, VersionedMsgsError
 
 __all__ = [
+    "EVENTBRIDGE",
     "INVALID",
+    "KINESIS",
     "OBJECT",
     "PAYLOAD",
     "POINTER",
+    "S3",
     "SKIP",
+    "SNS",
+    "SQS",
     "Record",
+    "RecordKind",
+    "Trigger",
     "event_records",
     "expand",
     "park_payload",
     "records",
 ]
 
-SQS = "sqs"
-SNS = "sns"
-S3 = "s3"
-KINESIS = "kinesis"
-EVENTBRIDGE = "eventbridge"
+#: The source that invoked the function.
+Trigger = Literal["sqs", "sns", "s3", "kinesis", "eventbridge"]
+SQS: Trigger = "sqs"
+SNS: Trigger = "sns"
+S3: Trigger = "s3"
+KINESIS: Trigger = "kinesis"
+EVENTBRIDGE: Trigger = "eventbridge"
 
-# Record kinds.
-PAYLOAD = 0  # a body to decode (stamp in attributes, embedded, or none)
-OBJECT = 1  # an S3 object to read (S3 notification)
-POINTER = 2  # an extended-client pointer: the body lives in S3
-SKIP = 3  # acknowledged with nothing to do (s3:TestEvent, removed objects); see ``note``
-INVALID = 4  # a record of no readable shape; see ``error``
+#: What a record asks of the consumer: ``payload`` a body to decode (stamp in attributes,
+#: embedded, or none); ``object`` an S3 object to read (an S3 notification); ``pointer`` an
+#: extended-client pointer (the body lives in S3); ``skip`` acknowledged with nothing to do
+#: (s3:TestEvent, removed objects); ``invalid`` a record of no readable shape (see ``error``).
+RecordKind = Literal["payload", "object", "pointer", "skip", "invalid"]
+PAYLOAD: RecordKind = "payload"
+OBJECT: RecordKind = "object"
+POINTER: RecordKind = "pointer"
+SKIP: RecordKind = "skip"
+INVALID: RecordKind = "invalid"
 
 
 class Record(msgspec.Struct, gc=False, kw_only=True):
@@ -53,15 +66,14 @@ class Record(msgspec.Struct, gc=False, kw_only=True):
 
     ``trigger`` is the source that invoked the function (``"sqs" "sns" "s3" "kinesis"
     "eventbridge"``); ``source`` is what :class:`Meta` reports (the trigger, except ``"s3"``
-    when the payload is an S3 object). ``item_id`` goes into ``batchItemFailures`` (SQS
-    messageId, Kinesis sequenceNumber; None for async sources). ``order_key`` is the FIFO
+    when the payload is an S3 object). ``message_id`` names the record in results and in
+    ``batchItemFailures`` (SQS messageId, Kinesis sequenceNumber). ``order_key`` is the FIFO
     message group or the Kinesis shard whose order must be kept. ``raw`` is the Lambda record.
     """
 
-    kind: int
-    trigger: str
+    kind: RecordKind
+    trigger: Trigger
     source: str
-    item_id: str | None = None
     message_id: str | None = None
     body: bytes | str | None = None
     attributes: Mapping[str, Any] | None = None
@@ -72,14 +84,18 @@ class Record(msgspec.Struct, gc=False, kw_only=True):
     etag: str | None = None
     version_id: str | None = None
     size: int | None = None
-    note: str | None = None
     error: VersionedMsgsError | None = None
     raw: Any = None
 
 
 # ---- the event ------------------------------------------------------------------------------
 
-_RECORD_SOURCES = {"aws:sqs": SQS, "aws:sns": SNS, "aws:s3": S3, "aws:kinesis": KINESIS}
+_RECORD_SOURCES: dict[str, Trigger] = {
+    "aws:sqs": SQS,
+    "aws:sns": SNS,
+    "aws:s3": S3,
+    "aws:kinesis": KINESIS,
+}
 
 
 def _keys(obj: object) -> str:
@@ -88,7 +104,7 @@ def _keys(obj: object) -> str:
     return type(obj).__name__
 
 
-def event_records(event: object) -> tuple[str, list[Any]]:
+def event_records(event: object) -> tuple[Trigger, list[Any]]:
     """The trigger of a Lambda event and its raw records (an EventBridge event is one record).
 
     The source is read from the first record: Lambda never mixes sources in one event.
@@ -131,7 +147,7 @@ def event_records(event: object) -> tuple[str, list[Any]]:
     )
 
 
-def records(event: object) -> tuple[str, list[Record]]:
+def records(event: object) -> tuple[Trigger, list[Record]]:
     """The trigger and every record of an event, flattened and nested sources unwrapped."""
     trigger, raw = event_records(event)
     out: list[Record] = []
@@ -140,7 +156,7 @@ def records(event: object) -> tuple[str, list[Record]]:
     return trigger, out
 
 
-def expand(trigger: str, rec: Any) -> list[Record]:
+def expand(trigger: Trigger, rec: Any) -> list[Record]:
     """The records one raw Lambda record stands for (usually one; an S3 notification inside
     an SQS body may list several objects). Never raises: a malformed record becomes INVALID.
     """
@@ -171,7 +187,6 @@ def expand(trigger: str, rec: Any) -> list[Record]:
                 kind=INVALID,
                 trigger=trigger,
                 source=trigger,
-                item_id=item,
                 message_id=item,
                 raw=rec,
                 error=EventShapeError(
@@ -230,7 +245,6 @@ def _from_sqs(rec: Mapping[str, Any]) -> list[Record]:
         kind=PAYLOAD,
         trigger=SQS,
         source=SQS,
-        item_id=mid,
         message_id=mid,
         group_id=gid,
         order_key=(gid or "") if fifo else None,
@@ -267,7 +281,6 @@ def _from_kinesis(rec: Mapping[str, Any]) -> list[Record]:
         kind=PAYLOAD,
         trigger=KINESIS,
         source=KINESIS,
-        item_id=seq,
         message_id=seq,
         group_id=_str(k.get("partitionKey")),
         order_key=shard,
@@ -301,14 +314,14 @@ def _s3_target(
     etag: object,
     version_id: object,
     size: object,
-    skip_note: str | None,
+    created: bool,
 ) -> Record:
-    """An OBJECT record for a created object, or a SKIP record carrying ``skip_note``."""
+    """An OBJECT record for a created object, else a SKIP record (nothing new to read)."""
     if not isinstance(bucket, str) or not isinstance(key, str):
         raise TypeError(f"the bucket name and object key must be strings, got {bucket!r}, {key!r}")
     return msgspec.structs.replace(
         base,
-        kind=OBJECT if skip_note is None else SKIP,
+        kind=OBJECT if created else SKIP,
         source=S3,
         message_id=base.message_id or f"s3://{bucket}/{key}",
         bucket=bucket,
@@ -318,7 +331,6 @@ def _s3_target(
         # whatever object is there now, so the ETag alone says whether it is the same one.
         version_id=None if version_id == "null" else _str(version_id),
         size=size if type(size) is int and size >= 0 else None,
-        note=skip_note,
     )
 
 
@@ -327,7 +339,6 @@ def _s3_eventbridge_record(
 ) -> Record:
     obj = detail["object"]
     dtype = event["detail-type"]
-    note = None if dtype == "Object Created" else f"S3 {dtype!r}: no new object to read"
     # EventBridge object keys are not URL-encoded (notification keys are).
     etag = obj.get("etag", obj.get("eTag"))  # AWS writes etag; some emulators eTag
     return _s3_target(
@@ -337,7 +348,7 @@ def _s3_eventbridge_record(
         etag,
         obj.get("version-id"),
         obj.get("size"),
-        note,
+        dtype == "Object Created",
     )
 
 
@@ -358,7 +369,6 @@ def _s3_record(rec: Mapping[str, Any], base: Record, where: str) -> Record:
         raise TypeError(f"s3.object.key must be a string, got {raw_key!r}")
     name = rec.get("eventName")
     created = isinstance(name, str) and name.startswith("ObjectCreated:")
-    note = None if created else f"S3 {name}: no new object to read"
     return _s3_target(
         base,
         s3["bucket"]["name"],
@@ -366,7 +376,7 @@ def _s3_record(rec: Mapping[str, Any], base: Record, where: str) -> Record:
         obj.get("eTag"),
         obj.get("versionId"),
         obj.get("size"),
-        note,
+        created,
     )
 
 
@@ -424,7 +434,6 @@ def _inner(body: bytes | str, attrs: Mapping[str, Any] | None, base: Record) -> 
                 base,
                 kind=SKIP,
                 source=S3,
-                note="s3:TestEvent: sent by S3 when a notification is configured; nothing to read",
             )
         ]
     if _is_eventbridge(obj):

@@ -26,7 +26,6 @@ __all__ = [
     "SchemaError",
     "compare_lock",
     "make_lock",
-    "model_schema",
     "normalize",
     "verify_readable_by",
 ]
@@ -42,18 +41,6 @@ _SCHEMA_ONE = frozenset(
 _SCHEMA_LISTS = frozenset({"anyOf", "oneOf", "allOf", "prefixItems"})
 
 
-def model_schema(registry: Registry, name: str, version: int) -> dict[str, Any]:
-    """``registry.json_schema`` with failures as :class:`SchemaError` naming the model."""
-    try:
-        return registry.json_schema(name, version)
-    except Exception as exc:  # msgspec and pydantic raise their own types for this
-        model = getattr(registry.model(name, version), "__qualname__", "?")
-        raise SchemaError(
-            f"{name} v{version}: cannot build the JSON schema of {model}: "
-            f"{exc.__class__.__name__}: {exc}"
-        ) from None
-
-
 # ---- lock files -------------------------------------------------------------------------
 
 
@@ -64,7 +51,7 @@ def make_lock(registry: Registry) -> dict[str, Any]:
         types.setdefault(entry.type, {})[str(entry.version)] = {
             "model": getattr(entry.model, "__qualname__", repr(entry.model)),
             "readable_by": entry.readable_by,
-            "schema": model_schema(registry, entry.type, entry.version),
+            "schema": registry.json_schema(entry.type, entry.version),
         }
     return {"versioned_msgs_lock": LOCK_FORMAT, "types": types}
 
@@ -114,7 +101,7 @@ def compare_lock(registry: Registry, lock: Mapping[str, Any]) -> list[str]:
                 continue
             old = normalize(versions[v_text]["schema"])
             try:
-                new = normalize(model_schema(registry, type_name, version))
+                new = normalize(registry.json_schema(type_name, version))
             except SchemaError as exc:
                 problems.append(str(exc))
                 continue
@@ -222,7 +209,7 @@ def verify_readable_by(registry: Registry) -> list[str]:
         if rb is None or rb >= entry.version:
             continue
         try:
-            new = normalize(model_schema(registry, entry.type, entry.version))
+            new = normalize(registry.json_schema(entry.type, entry.version))
         except SchemaError as exc:
             problems.append(str(exc))
             continue
@@ -230,7 +217,7 @@ def verify_readable_by(registry: Registry) -> list[str]:
             if not rb <= old_version < entry.version:
                 continue
             try:
-                old = normalize(model_schema(registry, entry.type, old_version))
+                old = normalize(registry.json_schema(entry.type, old_version))
             except SchemaError as exc:
                 problems.append(str(exc))
                 continue

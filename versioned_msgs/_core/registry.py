@@ -14,14 +14,16 @@ from .errors import (
     MissingStampError,
     PayloadError,
     RegistryError,
+    SchemaError,
     UnknownTypeError,
     UnsupportedVersionError,
     VersionedMsgsError,
 )
 from .meta import Meta
+from .routing import route
 from .stamp import _TYPE_RE, MAX_VERSION, Stamp, is_json
 
-__all__ = ["Registry", "RegisteredModel"]
+__all__ = ["RegisteredModel", "Registry", "model_decoder", "upgrading_decoder"]
 
 _PLAIN_MAX = 1024
 _C = TypeVar("_C", bound=type)
@@ -345,9 +347,16 @@ class Registry:
         return None if entry is None else entry.readable_by
 
     def json_schema(self, type: str, version: int) -> dict[str, Any]:
-        """The JSON schema of one registered model."""
-        self.model(type, version)
-        return self._types[type].models[version].codec.json_schema()
+        """The JSON schema of one registered model; :class:`SchemaError` names the model when
+        it has none (a field type JSON Schema cannot describe)."""
+        model = self.model(type, version)
+        try:
+            return self._types[type].models[version].codec.json_schema()
+        except Exception as exc:  # msgspec and pydantic raise their own types for this
+            raise SchemaError(
+                f"{type} v{version}: cannot build the JSON schema of {_name(model)}: "
+                f"{exc.__class__.__name__}: {exc}"
+            ) from None
 
     # ---- chains -------------------------------------------------------------------------
 
@@ -400,57 +409,6 @@ class Registry:
                     stamp=stamp,
                 ) from exc
         return data
-
-    def _upgrading_decoder(self, type: str, version: int) -> Callable[[bytes | str], Any]:
-        """A function decoding a body written at ``version`` into the current model.
-
-        The chain is compiled once, here (raising when a step is missing). The function
-        raises on any problem without naming the record: use :meth:`decode_stamped` for that.
-        It also raises, before any upgrader runs, for a body that is an embedded envelope
-        (a top-level ``vmsg`` key): the caller unwraps those first.
-        """
-        info = self._info(type)
-        steps = self._chain(info, version, self.current(type))
-        codec = info.models[self.current(type)].codec
-        # This runs once per upgraded record: the steps inline, and msgspec.convert called
-        # directly for a Struct model (pydantic goes through its codec).
-        struct_model = codec.model if codec.kind == "msgspec" else None
-        convert = msgspec.convert
-        from_builtins = codec.from_builtins
-        name = info.name
-
-        def refuse(data: object, v_from: int, v_to: int) -> Exception:
-            if isinstance(data, dict):
-                return ValueError("an embedded envelope: unwrap it first")
-            return _not_an_object(name, v_from, v_to, data, None)
-
-        if len(steps) == 1:  # the common case, without the loop
-            ((v_from, v_to, step),) = steps
-
-            def decode_one(body: bytes | str) -> Any:
-                data = decode_any(body)
-                if builtins.type(data) is not dict or "vmsg" in data:
-                    raise refuse(data, v_from, v_to)
-                data = step(data)
-                if struct_model is not None:
-                    return convert(data, struct_model)
-                return from_builtins(data)
-
-            return decode_one
-
-        def decode(body: bytes | str) -> Any:
-            data = decode_any(body)
-            if builtins.type(data) is dict and "vmsg" in data:
-                raise refuse(data, version, version)
-            for v_from, v_to, fn in steps:
-                if not isinstance(data, dict):
-                    raise refuse(data, v_from, v_to)
-                data = fn(data)
-            if struct_model is not None:
-                return convert(data, struct_model)
-            return from_builtins(data)
-
-        return decode
 
     # ---- encode -------------------------------------------------------------------------
 
@@ -613,22 +571,23 @@ class Registry:
         entry = info.models[target]
         codec = entry.codec
         upgraded_from = None
+        rb = stamp.readable_by
+        decision = route(written, rb, target)
         try:
-            if written == target:
+            if decision == "as-is":
                 msg = codec.decode(body)
-            elif written < target:
+            elif decision == "upgrade":
                 steps = self._chain(info, written, target)
                 data = self._run(info, steps, decode_any(body), stamp)
                 msg = codec.from_builtins(data)
                 upgraded_from = written
-            else:
-                rb = stamp.readable_by
-                if rb is not None and rb <= target:
-                    msg = codec.decode_tolerant(body)
-                elif written <= info.current:  # into= an older model: downgrade to it
+            elif decision == "tolerate":
+                msg = codec.decode_tolerant(body)
+            else:  # newer than ``target``
+                if written <= info.current:  # into= an older model: downgrade to it
                     steps = self._chain(info, written, target)
                     msg = codec.from_builtins(self._run(info, steps, decode_any(body), stamp))
-                elif rb is not None and rb <= info.current:
+                elif route(written, rb, info.current) == "tolerate":
                     # Newer than every model but readable by the current one (into= an older
                     # model): read it as the current version, then downgrade.
                     current = info.models[info.current].codec
@@ -679,3 +638,74 @@ class Registry:
             producer=stamp.producer,
             content_type=stamp.content_type,
         )
+
+
+# ---- the package-internal API of the consumer ------------------------------------------
+# The consumer's fast path decodes records with the registry's prebuilt decoders. These
+# functions hand them out; they are not part of the public API.
+
+
+def model_decoder(registry: Registry, type: str, version: int) -> Callable[[Any], Any]:
+    """The prebuilt decoder of ``type`` v``version``'s model (raises on any problem without
+    naming the record, like :func:`upgrading_decoder`)."""
+    entry = registry._info(type).models.get(version)
+    if entry is None:
+        raise UnsupportedVersionError(
+            f"{type} v{version} has no model in this registry",
+            type=type,
+            version=version,
+            current=registry.current(type),
+        )
+    return entry.codec.decode
+
+
+def upgrading_decoder(registry: Registry, type: str, version: int) -> Callable[[bytes | str], Any]:
+    """A function decoding a body written at ``version`` into the current model.
+
+    The chain is compiled once, here (raising when a step is missing). The function
+    raises on any problem without naming the record: use :meth:`decode_stamped` for that.
+    It also raises, before any upgrader runs, for a body that is an embedded envelope
+    (a top-level ``vmsg`` key): the caller unwraps those first.
+    """
+    info = registry._info(type)
+    steps = registry._chain(info, version, registry.current(type))
+    codec = info.models[registry.current(type)].codec
+    # This runs once per upgraded record: the steps inline, and msgspec.convert called
+    # directly for a Struct model (pydantic goes through its codec).
+    struct_model = codec.model if codec.kind == "msgspec" else None
+    convert = msgspec.convert
+    from_builtins = codec.from_builtins
+    name = info.name
+
+    def refuse(data: object, v_from: int, v_to: int) -> Exception:
+        if isinstance(data, dict):
+            return ValueError("an embedded envelope: unwrap it first")
+        return _not_an_object(name, v_from, v_to, data, None)
+
+    if len(steps) == 1:  # the common case, without the loop
+        ((v_from, v_to, step),) = steps
+
+        def decode_one(body: bytes | str) -> Any:
+            data = decode_any(body)
+            if builtins.type(data) is not dict or "vmsg" in data:
+                raise refuse(data, v_from, v_to)
+            data = step(data)
+            if struct_model is not None:
+                return convert(data, struct_model)
+            return from_builtins(data)
+
+        return decode_one
+
+    def decode(body: bytes | str) -> Any:
+        data = decode_any(body)
+        if builtins.type(data) is dict and "vmsg" in data:
+            raise refuse(data, version, version)
+        for v_from, v_to, fn in steps:
+            if not isinstance(data, dict):
+                raise refuse(data, v_from, v_to)
+            data = fn(data)
+        if struct_model is not None:
+            return convert(data, struct_model)
+        return from_builtins(data)
+
+    return decode

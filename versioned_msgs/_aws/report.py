@@ -1,0 +1,212 @@
+"""What a consumer reports: one :class:`RecordResult` per record, and the :class:`Report`
+of an invocation with the response Lambda expects.
+
+The outcomes and the Lambda response are defined here once, for every path that makes
+results (the reference path and the SQS fast path).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+from .._core.errors import VersionedMsgsError
+from .._core.meta import Meta
+from .metrics import NO_TYPE
+
+__all__ = [
+    "ASYNC_SOURCES",
+    "FAILED_OUTCOMES",
+    "NO_ID",
+    "NotProcessed",
+    "Outcome",
+    "RecordResult",
+    "Report",
+    "lambda_response",
+]
+
+Outcome = Literal[
+    "handled",
+    "upgraded",
+    "routed",
+    "tolerated",
+    "ignored",
+    "skipped",
+    "retried",
+    "rejected",
+    "parked",
+    "failed",
+]
+
+#: Outcomes reported back to the source (batchItemFailures, or an exception).
+FAILED_OUTCOMES = frozenset({"retried", "rejected", "failed"})
+
+
+# Not gc=False: ``error`` holds an exception whose traceback references the frames (and so
+# the results list) that hold this result; an untracked object in that cycle would leak it.
+class RecordResult(msgspec.Struct, frozen=True):
+    """What happened to one record: ``outcome``, its ``message_id`` (SQS messageId, Kinesis
+    sequenceNumber, SNS MessageId, EventBridge id, or ``s3://bucket/key``), the ``meta``
+    (None when no stamp could be read) and the ``error`` behind a non-success outcome."""
+
+    outcome: str
+    message_id: str | None
+    meta: Meta | None = None
+    error: BaseException | None = None
+
+    @property
+    def ok(self) -> bool:
+        """False for the outcomes reported back as failures (retried, rejected, failed)."""
+        return self.outcome not in FAILED_OUTCOMES
+
+
+class Report:
+    """The results of one invocation: one :class:`RecordResult` per record in event order,
+    the ``response`` Lambda expects (``{"batchItemFailures": [...]}`` for SQS and Kinesis,
+    None for async sources) and the ``source`` that invoked the function. Immutable.
+
+    ``records`` is built on first access: a Lambda handler that only returns ``response``
+    never pays for one result object per record.
+    """
+
+    __slots__ = ("_items", "_records", "_runs", "response", "source")
+
+    _items: list[Any] | None
+    _records: list[RecordResult] | None
+    _runs: list[tuple[int, Outcome]] | None
+    response: dict[str, Any] | None
+    source: str
+
+    def __init__(
+        self, records: list[RecordResult], response: dict[str, Any] | None, source: str
+    ) -> None:
+        self._fill(records, None, None, response, source)
+
+    def _fill(
+        self,
+        records: list[RecordResult] | None,
+        items: list[Any] | None,
+        runs: list[tuple[int, Outcome]] | None,
+        response: dict[str, Any] | None,
+        source: str,
+    ) -> None:
+        _set = object.__setattr__
+        _set(self, "_records", records)
+        _set(self, "_items", items)
+        _set(self, "_runs", runs)
+        _set(self, "response", response)
+        _set(self, "source", source)
+
+    @classmethod
+    def _compact(
+        cls,
+        items: list[Any],
+        runs: list[tuple[int, Outcome]],
+        response: dict[str, Any] | None,
+        source: str,
+    ) -> Report:
+        """A report whose ``items`` are RecordResults or, for records the fast path handled,
+        their Meta alone; ``runs`` gives those records' outcome: ``(index, outcome)`` holds
+        from ``items[index]`` on until the next run."""
+        self = cls.__new__(cls)
+        if runs:
+            self._fill(None, items, runs, response, source)
+        else:
+            self._fill(items, None, None, response, source)
+        return self
+
+    @property
+    def records(self) -> list[RecordResult]:
+        """One :class:`RecordResult` per record, in event order."""
+        records = self._records
+        if records is None:
+            records = _materialise(self._items, self._runs)
+            object.__setattr__(self, "_records", records)
+            object.__setattr__(self, "_items", None)
+        return records
+
+    @property
+    def failures(self) -> list[RecordResult]:
+        """The records reported back as failures, in order."""
+        return [r for r in self.records if r.outcome in FAILED_OUTCOMES]
+
+    def counts(self) -> dict[tuple[str, int, str], int]:
+        """Counts per (type, version, outcome); unstamped records count as ("(none)", 0)."""
+        out: dict[tuple[str, int, str], int] = {}
+        for r in self.records:
+            m = r.meta
+            k = (NO_TYPE, 0, r.outcome) if m is None else (m.type, m.version, r.outcome)
+            out[k] = out.get(k, 0) + 1
+        return out
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Report is immutable: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Report is immutable: cannot delete {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Report):
+            return NotImplemented
+        return (self.records, self.response, self.source) == (
+            other.records,
+            other.response,
+            other.source,
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (
+            f"Report(records={self.records!r}, response={self.response!r}, source={self.source!r})"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Report, (self.records, self.response, self.source))
+
+
+def _materialise(items: Any, runs: Any) -> list[RecordResult]:
+    """The RecordResults of a compact report (see :meth:`Report._compact`)."""
+    out: list[RecordResult] = []
+    append = out.append
+    ends = [start for start, _ in runs[1:]] + [len(items)]
+    if runs[0][0]:  # general-path results before the first fast-path record
+        out.extend(items[: runs[0][0]])
+    for (start, outcome), end in zip(runs, ends, strict=True):
+        for i in range(start, end):
+            item = items[i]
+            if type(item) is Meta:
+                append(RecordResult(outcome, item.message_id, item, None))
+            else:
+                append(item)
+    return out
+
+
+class NotProcessed(VersionedMsgsError):
+    """A FIFO / Kinesis record left unprocessed after an earlier failure in its group."""
+
+
+#: Sources that invoke Lambda asynchronously: failures are raised, not listed.
+ASYNC_SOURCES = frozenset({"sns", "s3", "eventbridge"})
+
+#: The response when a failure has no identifier to report it by (see ``Consumer.process``).
+NO_ID: dict[str, Any] = {}
+
+
+def lambda_response(trigger: str, results: list[RecordResult]) -> dict[str, Any] | None:
+    """The Lambda response from the results that may have failed, in event order: None for
+    async sources, else ``batchItemFailures`` (:data:`NO_ID` when a failure has no id)."""
+    if trigger in ASYNC_SOURCES:
+        return None
+    items: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for r in results:
+        if r.outcome in FAILED_OUTCOMES:
+            mid = r.message_id
+            if mid is None:
+                return NO_ID
+            if mid not in seen:
+                seen.add(mid)
+                items.append({"itemIdentifier": mid})
+    return {"batchItemFailures": items}
