@@ -10,6 +10,7 @@ from .._core.attributes import PREFIX
 from .._core.envelope import unembed
 from .._core.errors import VersionedMsgsError
 from .._core.registry import Registry
+from .._core.routing import route
 from .._core.stamp import Stamp
 from .console import table
 
@@ -179,17 +180,12 @@ def _classify(message: dict[str, Any], registry: Registry | None) -> tuple[str, 
         return ("(unversioned)", "-", carrier, "")
     outcome = ""
     if registry is not None:
-        try:
-            known = registry.current(stamp.type)
-        except VersionedMsgsError:
-            outcome = "unknown type"
-        else:
-            if stamp.version < known:
-                outcome = f"upgrades to v{known}"
-            elif stamp.version == known:
-                outcome = "current"
-            elif stamp.readable_by is not None and stamp.readable_by <= known:
-                outcome = "tolerated"
-            else:
-                outcome = "newer than reader"
+        known = registry.current(stamp.type) if stamp.type in registry.types() else None
+        outcome = {
+            "as-is": "current",
+            "upgrade": f"upgrades to v{known}",
+            "tolerate": "tolerated",
+            "newer": "newer than reader",
+            "unknown": "unknown type",
+        }[route(stamp.version, stamp.readable_by, known)]
     return (stamp.type, str(stamp.version), carrier, outcome)
