@@ -88,4 +88,3 @@ class Emulator:
         """GET a moto-api JSON document (for debugging)."""
         with urllib.request.urlopen(f"{self.endpoint_url}{path}", timeout=30) as resp:
             return json.loads(resp.read())
-
