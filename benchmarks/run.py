@@ -69,13 +69,20 @@ def make_consumer(registry: vm.Registry, model: type[Any]) -> Callable[[Event], 
     def run(event: Event) -> vm.Report:
         return consumer.process(event, None)
 
+    run.consumer = consumer  # type: ignore[attr-defined]  # verify() reads its fast-path counts
     return run
 
 
 def verify(consume: Callable[[Event], Any], event: Event) -> None:
     """Fail loudly unless every record reached the handler as the current model (no fast
-    failures, nothing skipped): a figure must never come from an error path."""
+    failures, nothing skipped) and the SQS fast path finished every record: a figure must
+    never come from an error path or a silent hand-back."""
+    owner = getattr(consume, "consumer", None)
+    stats = owner._sqs_fast.stats if owner is not None else None
+    before = stats.fast if stats is not None else 0
     report = consume(event)
+    if stats is not None and (stats.handed_back or stats.fast - before != len(event["Records"])):
+        raise SystemExit(f"the SQS fast path did not finish every record: {stats}")
     outcomes = {r.outcome for r in report.records}
     versions = {r.meta.model_version for r in report.records if r.meta is not None}
     failures = report.response.get("batchItemFailures") if report.response else None
