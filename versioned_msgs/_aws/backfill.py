@@ -17,6 +17,8 @@ from .._core.envelope import looks_embedded, unembed
 from .._core.errors import PayloadError, VersionedMsgsError
 from .._core.registry import Registry
 from .._core.stamp import Stamp, is_json
+from .error_codes import NOT_FOUND, PRECONDITION_FAILED, TRANSIENT
+from .error_codes import error_code as _error_code
 
 __all__ = ["DONE", "ObjectResult", "upgrade_object"]
 
@@ -32,20 +34,10 @@ _KEPT_HEADERS = (
     "SSEKMSKeyId",
     "BucketKeyEnabled",
 )
-_CONFLICT_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict", "412", "409"})
-_MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
-_TRANSIENT_CODES = frozenset(
-    {
-        "SlowDown",
-        "Throttling",
-        "ThrottlingException",
-        "RequestTimeout",
-        "InternalError",
-        "ServiceUnavailable",
-        "503",
-        "500",
-    }
-)
+# A conditional write racing another write to the key can answer 409 instead of 412.
+_CONFLICT_CODES = PRECONDITION_FAILED | {"ConditionalRequestConflict", "409"}
+_MISSING_CODES = NOT_FOUND
+_TRANSIENT_CODES = TRANSIENT
 
 # Outcomes that mean the object needs no further work.
 DONE = frozenset({"upgraded", "current", "newer", "unstamped", "unknown-type", "would-upgrade"})
@@ -73,18 +65,6 @@ class ObjectResult(msgspec.Struct, frozen=True, kw_only=True):
             verb = "upgraded" if self.outcome == "upgraded" else "would upgrade"
             return f"{verb} {what} -> v{self.to_version}"
         return f"{self.outcome}: {what}" + (f": {self.detail}" if self.detail else "")
-
-
-def _error_code(exc: BaseException) -> str:
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        code = response.get("Error", {}).get("Code")
-        if code:
-            return str(code)
-        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        if status:
-            return str(status)
-    return ""
 
 
 def _is_client_error(exc: BaseException) -> bool:

@@ -12,6 +12,8 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 
+from .error_codes import error_code, error_message
+
 __all__ = ["BatchFailure", "BatchResult", "BatchSuccess", "EntryOutcome", "run_batches"]
 
 _E = TypeVar("_E")
@@ -98,15 +100,6 @@ def chunks(
         yield group
 
 
-def _call_error(exc: Exception) -> tuple[str, str]:
-    """(code, message) of an exception botocore raised for a whole request."""
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        err = response.get("Error") or {}
-        return str(err.get("Code") or type(exc).__name__), str(err.get("Message") or exc)
-    return type(exc).__name__, str(exc)
-
-
 def run_batches(
     entries: Sequence[tuple[_E, int]],
     call: Call[_E],
@@ -169,7 +162,9 @@ def run_batches(
             try:
                 outcomes = call(pairs)
             except (ClientError, BotoCoreError) as exc:
-                code, message = _call_error(exc)
+                # BotoCoreError (a timeout, say) has no AWS code: its class names it.
+                code = error_code(exc) or type(exc).__name__
+                message = error_message(exc)
                 outcomes = {i: EntryOutcome(code=code, message=message) for i, _ in pairs}
             overtaken = _overtaken(send, outcomes, group_of)
             for item in send:

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
-from .._core.attributes import PREFIX
+from .._core.attributes import PREFIX, SIZE_ATTRIBUTES
 from .._core.errors import LimitExceededError
 
 __all__ = [
@@ -56,9 +56,6 @@ FIFO_MAX_ID = 128
 SQS_MAX_DELAY = 900
 EVENTBRIDGE_MAX_SOURCE = 256
 NUMBER_MAX_DIGITS = 38
-
-# Attribute names the extended clients give a meaning to; a user value would mislead readers.
-EXTENDED_SIZE_ATTRIBUTES = ("ExtendedPayloadSize", "SQSLargePayloadSize")
 
 Attributes = dict[str, dict[str, Any]]
 
@@ -114,11 +111,12 @@ def check_attribute_name(name: object, where: str) -> str:
             name,
             f"attribute name {name!r}: the {PREFIX!r} prefix is reserved for the version stamp",
         )
-    if name in EXTENDED_SIZE_ATTRIBUTES:
+    # The extended clients give these names a meaning: a user value would mislead readers.
+    if name in SIZE_ATTRIBUTES:
         fail(
             where,
             "reserved attribute name",
-            f"names other than {', '.join(EXTENDED_SIZE_ATTRIBUTES)}",
+            f"names other than {', '.join(SIZE_ATTRIBUTES)}",
             name,
             f"attribute name {name!r} is reserved for large-payload pointers",
         )

@@ -14,9 +14,8 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeAlias, TypeVar
 
-import msgspec
-
-from .._core.envelope import Encoded
+from .._core.attributes import EXTENDED_PAYLOAD_SIZE
+from .._core.envelope import Encoded, pointer_body
 from .._core.errors import PinError, RegistryError, UnsupportedVersionError, VersionedMsgsError
 from .._core.registry import Registry
 from .._core.stamp import Stamp, _check_producer, is_json
@@ -44,11 +43,9 @@ from .limits import (
     user_attributes,
 )
 
-__all__ = ["POINTER_CLASS", "Publisher", "parse_pins"]
+__all__ = ["Publisher", "parse_pins"]
 
 PINS_ENV = "VERSIONED_MSGS_PINS"
-POINTER_CLASS = "software.amazon.payloadoffloading.PayloadS3Pointer"
-EXTENDED_PAYLOAD_SIZE = "ExtendedPayloadSize"
 LARGE_PREFIX = "vmsg-large"
 ID_BATCH_ENTRIES = 10  # SendMessageBatch and PublishBatch
 EVENTBRIDGE_BATCH_ENTRIES = 10
@@ -105,11 +102,6 @@ def _per_message(value: PerMessage[_T] | None, msg: object) -> _T | None:
 
 def _is_fifo(target: str) -> bool:
     return target.endswith(".fifo")
-
-
-def pointer_body(bucket: str, key: str) -> bytes:
-    """The AWS extended clients' S3 pointer, as their Java and Python versions write it."""
-    return msgspec.json.encode([POINTER_CLASS, {"s3BucketName": bucket, "s3Key": key}])
 
 
 class _Prepared:

@@ -10,6 +10,7 @@ from .._core.errors import LimitExceededError, StaleObjectError
 from .._core.meta import Meta
 from .._core.registry import Registry
 from .._core.stamp import Stamp
+from .error_codes import NOT_FOUND, PRECONDITION_FAILED, error_code, error_status
 
 __all__ = ["DEFAULT_MAX_BYTES", "S3Object", "S3Reader"]
 
@@ -18,8 +19,8 @@ _M = TypeVar("_M")
 #: Objects larger than this are refused before their body is read (configurable).
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
 
-_GONE_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "NoSuchBucket", "404", "NotFound"})
-_STALE_CODES = frozenset({"PreconditionFailed", "412"})
+# A pinned version or the bucket being gone leaves the event's object gone just the same.
+_GONE_CODES = NOT_FOUND | {"NoSuchVersion", "NoSuchBucket"}
 
 
 class S3Object(msgspec.Struct, frozen=True, kw_only=True):
@@ -105,10 +106,9 @@ class S3Reader:
                 )
             resp = self.s3.get_object(**kwargs)
         except ClientError as exc:
-            err = exc.response.get("Error", {})
-            code = str(err.get("Code", ""))
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            if code in _STALE_CODES or status == 412:
+            code = error_code(exc)
+            status = error_status(exc)
+            if code in PRECONDITION_FAILED or status == 412:
                 raise StaleObjectError(
                     f"{where}: superseded: expected ETag {etag}"
                     + (f" (version {version_id})" if version_id else "")

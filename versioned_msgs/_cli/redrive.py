@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from .._core.attributes import ATTR_PARKED_REASON
+from .._core.attributes import ATTR_PARKED_REASON, send_attribute
 from .console import Progress, table
 
 __all__ = ["RedriveResult", "outgoing_attributes", "redrive"]
@@ -58,17 +58,11 @@ class RedriveResult:
 
 def outgoing_attributes(received: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
     """Received boto3 message attributes in the shape SendMessage takes, minus the park reason."""
-    out: dict[str, dict[str, Any]] = {}
-    for name, attr in (received or {}).items():
-        if name == ATTR_PARKED_REASON:
-            continue
-        value: dict[str, Any] = {"DataType": attr["DataType"]}
-        if "StringValue" in attr:
-            value["StringValue"] = attr["StringValue"]
-        if "BinaryValue" in attr:
-            value["BinaryValue"] = attr["BinaryValue"]
-        out[name] = value
-    return out
+    return {
+        name: send_attribute(attr)
+        for name, attr in (received or {}).items()
+        if name != ATTR_PARKED_REASON
+    }
 
 
 def redrive(

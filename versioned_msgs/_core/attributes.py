@@ -20,12 +20,17 @@ __all__ = [
     "ATTR_READABLE_BY",
     "ATTR_TYPE",
     "ATTR_VERSION",
+    "EXTENDED_PAYLOAD_SIZE",
     "PREFIX",
     "SIZE_ATTRIBUTES",
     "attribute_parts",
+    "attribute_text",
     "attributes_digest",
     "boto3_attributes",
+    "lambda_attribute",
     "plain_attributes",
+    "send_attribute",
+    "sns_attribute",
 ]
 
 ATTR_TYPE = "vmsg-type"
@@ -37,8 +42,10 @@ ATTR_PARKED_REASON = "vmsg-parked-reason"
 PREFIX = "vmsg-"
 
 
-# Attributes the AWS extended clients add beside a pointer (current and legacy names).
-SIZE_ATTRIBUTES = ("ExtendedPayloadSize", "SQSLargePayloadSize")
+# The payload size the AWS extended clients add beside a pointer; SIZE_ATTRIBUTES also
+# holds the name their older versions used.
+EXTENDED_PAYLOAD_SIZE = "ExtendedPayloadSize"
+SIZE_ATTRIBUTES = (EXTENDED_PAYLOAD_SIZE, "SQSLargePayloadSize")
 
 
 def _number(text: str) -> int | float | str:
@@ -98,7 +105,11 @@ def attributes_digest(attrs: Mapping[str, Any]) -> str | None:
 
 
 def attribute_parts(attr: Any) -> tuple[Any, Any, Any]:
-    """(data type, string value, binary value) of an attribute in any of the three shapes."""
+    """(data type, string value, binary value) of an attribute in any of the three shapes.
+
+    The shape is told by its data-type key, Lambda's first, then boto3's, else SNS's; an
+    SNS binary's ``Value`` is the binary value (still base64). Not a mapping: all None.
+    """
     if not isinstance(attr, Mapping):
         return None, None, None
     if "dataType" in attr:
@@ -110,6 +121,27 @@ def attribute_parts(attr: Any) -> tuple[Any, Any, Any]:
     if isinstance(dtype, str) and dtype.startswith("Binary"):
         return dtype, None, value
     return dtype, value, None
+
+
+def attribute_text(attr: Mapping[str, Any]) -> tuple[Any, Any]:
+    """(data type, string value) of a String or Number attribute in any of the three shapes.
+
+    Unlike :func:`attribute_parts`, each is read key by key: the first of boto3's, Lambda's
+    and SNS's keys whose value is not None, so the two differ on a mapping that mixes
+    shapes. The stamp is read this way.
+    """
+    get = attr.get
+    dtype = get("DataType")
+    if dtype is None:
+        dtype = get("dataType")
+        if dtype is None:
+            dtype = get("Type")
+    value = get("StringValue")
+    if value is None:
+        value = get("stringValue")
+        if value is None:
+            value = get("Value")
+    return dtype, value
 
 
 def plain_attributes(attrs: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -179,3 +211,44 @@ def boto3_attributes(attrs: Mapping[str, Any] | None) -> tuple[dict[str, Any], l
         else:
             dropped.append(name)
     return out, dropped
+
+
+def send_attribute(attr: Mapping[str, Any]) -> dict[str, Any]:
+    """A boto3 attribute as received, in the shape SendMessage takes: its DataType and its
+    StringValue and/or BinaryValue (the list fields SQS returns are not accepted on send)."""
+    out: dict[str, Any] = {"DataType": attr["DataType"]}
+    if "StringValue" in attr:
+        out["StringValue"] = attr["StringValue"]
+    if "BinaryValue" in attr:
+        out["BinaryValue"] = attr["BinaryValue"]
+    return out
+
+
+def lambda_attribute(attr: Mapping[str, Any]) -> dict[str, Any]:
+    """A boto3 attribute in Lambda's SQS shape, list fields included, binaries in base64."""
+    import base64
+
+    out: dict[str, Any] = {}
+    if "StringValue" in attr:
+        out["stringValue"] = attr["StringValue"]
+    if "BinaryValue" in attr:
+        raw = attr["BinaryValue"]
+        out["binaryValue"] = base64.b64encode(
+            raw if isinstance(raw, bytes | bytearray) else str(raw).encode()
+        ).decode()
+    out["stringListValues"] = list(attr.get("StringListValues", []))
+    out["binaryListValues"] = [
+        base64.b64encode(v).decode() if isinstance(v, bytes | bytearray) else v
+        for v in attr.get("BinaryListValues", [])
+    ]
+    out["dataType"] = attr.get("DataType")
+    return out
+
+
+def sns_attribute(attr: Mapping[str, Any]) -> dict[str, str]:
+    """A boto3 attribute with a value in SNS's shape (a binary's ``Value`` in base64)."""
+    if "BinaryValue" in attr:
+        import base64
+
+        return {"Type": attr["DataType"], "Value": base64.b64encode(attr["BinaryValue"]).decode()}
+    return {"Type": attr["DataType"], "Value": attr["StringValue"]}

@@ -16,9 +16,14 @@ import msgspec
 from .errors import StampError
 from .stamp import Stamp, _check_producer, _check_readable_by, _check_type, _check_version, is_json
 
-__all__ = ["POINTER_CLASS", "Encoded", "embed", "looks_embedded", "unembed"]
+__all__ = ["POINTER_CLASS", "Encoded", "embed", "looks_embedded", "pointer_body", "unembed"]
 
 POINTER_CLASS = "software.amazon.payloadoffloading.PayloadS3Pointer"
+
+
+def pointer_body(bucket: str, key: str) -> bytes:
+    """The AWS extended clients' S3 pointer, as their Java and Python versions write it."""
+    return msgspec.json.encode([POINTER_CLASS, {"s3BucketName": bucket, "s3Key": key}])
 
 
 # ---- the embedded envelope ------------------------------------------------------------

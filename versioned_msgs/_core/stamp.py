@@ -18,6 +18,7 @@ from .attributes import (
     ATTR_READABLE_BY,
     ATTR_TYPE,
     ATTR_VERSION,
+    attribute_text,
 )
 from .errors import StampError
 
@@ -406,23 +407,13 @@ def _attr_string(name: str, attr: object, family: str) -> str | None:
             field=_field(name),
             value=attr,
         )
-    get = attr.get
-    dtype = get("DataType")
-    if dtype is None:
-        dtype = get("dataType")
-        if dtype is None:
-            dtype = get("Type")
+    dtype, value = attribute_text(attr)
     if dtype != family and not (isinstance(dtype, str) and dtype.startswith(family + ".")):
         raise StampError(
             f"message attributes: expected {name} to have DataType {family}, got {dtype!r}",
             field=_field(name),
             value=dtype,
         )
-    value = get("StringValue")
-    if value is None:
-        value = get("stringValue")
-        if value is None:
-            value = get("Value")
     if not isinstance(value, str):
         raise StampError(
             f"message attributes: expected {name} to carry a string value, got {value!r}",

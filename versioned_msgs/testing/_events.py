@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote_plus
 
+from .._core.attributes import lambda_attribute, sns_attribute
 from .._core.envelope import Encoded
 
 __all__ = [
@@ -49,25 +50,6 @@ def _iso_now() -> str:
 def _md5(text: str | bytes) -> str:
     data = text.encode() if isinstance(text, str) else text
     return hashlib.md5(data, usedforsecurity=False).hexdigest()
-
-
-def _lambda_attr(attr: Mapping[str, Any]) -> dict[str, Any]:
-    """One boto3-shaped message attribute in Lambda's SQS shape."""
-    out: dict[str, Any] = {}
-    if "StringValue" in attr:
-        out["stringValue"] = attr["StringValue"]
-    if "BinaryValue" in attr:
-        raw = attr["BinaryValue"]
-        out["binaryValue"] = base64.b64encode(
-            raw if isinstance(raw, bytes | bytearray) else str(raw).encode()
-        ).decode()
-    out["stringListValues"] = list(attr.get("StringListValues", []))
-    out["binaryListValues"] = [
-        base64.b64encode(v).decode() if isinstance(v, bytes | bytearray) else v
-        for v in attr.get("BinaryListValues", [])
-    ]
-    out["dataType"] = attr.get("DataType")
-    return out
 
 
 def _user_attributes(attributes: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
@@ -117,7 +99,7 @@ def _sqs_record(
         "receiptHandle": "AQEB" + uuid.uuid4().hex,
         "body": body,
         "attributes": system,
-        "messageAttributes": {k: _lambda_attr(v) for k, v in attrs.items()},
+        "messageAttributes": {k: lambda_attribute(v) for k, v in attrs.items()},
         "md5OfBody": _md5(body),
         "eventSource": "aws:sqs",
         "eventSourceARN": queue_arn,
@@ -153,16 +135,7 @@ def sqs_event(
 
 
 def _sns_attrs(enc: Encoded, attributes: Mapping[str, Any] | None) -> dict[str, dict[str, str]]:
-    out: dict[str, dict[str, str]] = {}
-    for name, attr in _boto3_attrs(enc, attributes).items():
-        if "BinaryValue" in attr:
-            out[name] = {
-                "Type": attr["DataType"],
-                "Value": base64.b64encode(attr["BinaryValue"]).decode(),
-            }
-        else:
-            out[name] = {"Type": attr["DataType"], "Value": attr["StringValue"]}
-    return out
+    return {name: sns_attribute(attr) for name, attr in _boto3_attrs(enc, attributes).items()}
 
 
 def _sns_message(
@@ -416,7 +389,7 @@ def lambda_sqs_event(
             "receiptHandle": m.get("ReceiptHandle", ""),
             "body": m["Body"],
             "attributes": dict(m.get("Attributes") or {}),
-            "messageAttributes": {k: _lambda_attr(v) for k, v in attrs.items()},
+            "messageAttributes": {k: lambda_attribute(v) for k, v in attrs.items()},
             "md5OfBody": m.get("MD5OfBody") or _md5(m["Body"]),
             "eventSource": "aws:sqs",
             "eventSourceARN": queue_arn,
