@@ -44,17 +44,22 @@ def test_attribute_text_reads_each_shape(attr: dict[str, Any]) -> None:
     assert attribute_text(attr) == ("Number", "2")
 
 
-def test_attribute_text_and_parts_differ_only_on_mixed_shapes() -> None:
-    """On one shape both readers agree; a mapping mixing shapes is read key by key by
-    attribute_text (the stamp's reader) and by its data-type key's shape by attribute_parts."""
+def test_attribute_text_and_parts_read_one_shape_per_attribute() -> None:
+    """Both readers tell an attribute's shape by its data-type key (Lambda's first), so they
+    agree on every mapping, one that mixes shapes included: a stamp and the SQS fast path's
+    table can never read two different values from one attribute."""
     for attr in (
         {"DataType": "String", "StringValue": "x"},
         {"dataType": "String", "stringValue": "x"},
+        {"Type": "String", "Value": "x"},
     ):
         assert attribute_text(attr) == attribute_parts(attr)[:2] == ("String", "x")
-    mixed = {"DataType": "String", "stringValue": "x"}
-    assert attribute_text(mixed) == ("String", "x")
-    assert attribute_parts(mixed) == ("String", None, None)
+    for mixed, expected in (
+        ({"DataType": "String", "stringValue": "x"}, ("String", None)),
+        ({"dataType": "Number", "stringValue": "2", "StringValue": "1"}, ("Number", "2")),
+        ({"DataType": "Number", "StringValue": "1", "Value": "2"}, ("Number", "1")),
+    ):
+        assert attribute_text(mixed) == attribute_parts(mixed)[:2] == expected
 
 
 def test_lambda_attribute_is_the_shape_lambda_delivers() -> None:

@@ -796,6 +796,20 @@ def test_made_up_digests_are_not_trusted() -> None:
     assert outcomes(consumer.process(event, None)) == ["upgraded"] + ["handled"] * 3
 
 
+def test_a_stamp_attribute_mixing_shapes_is_read_one_way_by_both_paths() -> None:
+    """Regression: a hand-built record whose vmsg-version carries Lambda's ``stringValue``
+    "2" and boto3's ``StringValue`` "1" is read as v2 (the shape its ``dataType`` key names)
+    by the stamp parser and the fast path alike, so the clean v2 record after it is not
+    taken for v1 and upgraded (its qty stays 5)."""
+    consumer, seen = make()
+    event = sqs_event(v2("m0", 3), v2("m1", 5))
+    event["Records"][0]["messageAttributes"]["vmsg-version"]["StringValue"] = "1"
+    report = consumer.process(event, None)
+    assert outcomes(report) == ["handled", "handled"]
+    assert [msg.qty for msg, _ in seen.calls] == [3, 5]
+    assert outcomes(consumer._process(event, fast=False)) == ["handled", "handled"]
+
+
 def test_a_stamp_error_in_an_otherwise_uniform_batch_is_rejected() -> None:
     """A malformed vmsg-version DataType in one record: rejected with a StampError."""
     consumer, _ = make()

@@ -16,9 +16,9 @@ from .._core.attributes import PREFIX
 from .._core.envelope import looks_embedded, unembed
 from .._core.errors import PayloadError, VersionedMsgsError
 from .._core.registry import Registry
+from .._core.routing import route
 from .._core.stamp import Stamp, is_json
-from .error_codes import NOT_FOUND, PRECONDITION_FAILED, TRANSIENT
-from .error_codes import error_code as _error_code
+from .error_codes import NOT_FOUND, PRECONDITION_FAILED, TRANSIENT, error_code
 
 __all__ = ["DONE", "ObjectResult", "upgrade_object"]
 
@@ -36,8 +36,6 @@ _KEPT_HEADERS = (
 )
 # A conditional write racing another write to the key can answer 409 instead of 412.
 _CONFLICT_CODES = PRECONDITION_FAILED | {"ConditionalRequestConflict", "409"}
-_MISSING_CODES = NOT_FOUND
-_TRANSIENT_CODES = TRANSIENT
 
 # Outcomes that mean the object needs no further work.
 DONE = frozenset({"upgraded", "current", "newer", "unstamped", "unknown-type", "would-upgrade"})
@@ -93,7 +91,7 @@ def upgrade_object(
     except Exception as exc:
         if not _is_client_error(exc):
             raise
-        code = _error_code(exc)
+        code = error_code(exc)
         if code in _CONFLICT_CODES:
             return ObjectResult(
                 key=key,
@@ -101,13 +99,13 @@ def upgrade_object(
                 detail="the object changed after it was read; left alone",
                 temporary=version_id is None,
             )
-        if code in _MISSING_CODES:
+        if code in NOT_FOUND:
             return ObjectResult(key=key, outcome="missing", detail="the object does not exist")
         return ObjectResult(
             key=key,
             outcome="failed",
             detail=f"{code or type(exc).__name__}: {exc}",
-            temporary=code in _TRANSIENT_CODES or not code,
+            temporary=code in TRANSIENT or not code,
         )
 
 
@@ -144,13 +142,14 @@ def _upgrade(
         stamp = Stamp(type=assume[0], version=assume[1])
         in_metadata = True  # the upgraded object carries the stamp it lacked
     name, written = stamp.type, stamp.version
-    if name not in registry.types():
+    current = registry.current(name) if name in registry.types() else None
+    decision = route(written, stamp.readable_by, current)
+    if decision == "unknown":
         return ObjectResult(key=key, outcome="unknown-type", type=name, from_version=written)
-    current = registry.current(name)
     base = {"key": key, "type": name, "from_version": written, "to_version": current}
-    if written == current:
+    if decision == "as-is":
         return ObjectResult(outcome="current", **base)  # type: ignore[arg-type]
-    if written > current:
+    if decision != "upgrade":  # newer, readable or not: never rewritten by an older reader
         return ObjectResult(outcome="newer", **base)  # type: ignore[arg-type]
     if not is_json(stamp.content_type):
         return ObjectResult(

@@ -126,22 +126,15 @@ def attribute_parts(attr: Any) -> tuple[Any, Any, Any]:
 def attribute_text(attr: Mapping[str, Any]) -> tuple[Any, Any]:
     """(data type, string value) of a String or Number attribute in any of the three shapes.
 
-    Unlike :func:`attribute_parts`, each is read key by key: the first of boto3's, Lambda's
-    and SNS's keys whose value is not None, so the two differ on a mapping that mixes
-    shapes. The stamp is read this way.
+    The shape is told by the data-type key, as in :func:`attribute_parts`, so one attribute
+    is always read in one shape: a mapping that mixes ``stringValue`` and ``StringValue``
+    gives every reader (the stamp, the SQS fast path's table) the same value.
     """
-    get = attr.get
-    dtype = get("DataType")
-    if dtype is None:
-        dtype = get("dataType")
-        if dtype is None:
-            dtype = get("Type")
-    value = get("StringValue")
-    if value is None:
-        value = get("stringValue")
-        if value is None:
-            value = get("Value")
-    return dtype, value
+    if "dataType" in attr:
+        return attr.get("dataType"), attr.get("stringValue")
+    if "DataType" in attr:
+        return attr.get("DataType"), attr.get("StringValue")
+    return attr.get("Type"), attr.get("Value")
 
 
 def plain_attributes(attrs: Mapping[str, Any] | None) -> dict[str, Any]:
