@@ -10,8 +10,7 @@ tests hold it to that:
 - FIFO batches, and the other sources, compared whole with ``_process(fast=False)``;
 - "the fast path ran" tests, so that a silent fallback to the reference path fails a test,
   and one showing those checks have teeth;
-- the differences found: one fixed while these tests were written (a regression test now),
-  the others kept as strict xfails (see their reasons).
+- regression tests for the four differences these tests found (each fixed since).
 """
 
 from __future__ import annotations
@@ -843,7 +842,7 @@ def test_a_broken_fast_path_is_noticed_by_the_ran_checks(monkeypatch: pytest.Mon
             assert_ran_fast(build().consumer, copy.deepcopy(event))
 
 
-# ---- 4. differences found: one fixed meanwhile (now a regression test), the others xfail
+# ---- 4. regression tests: the differences these tests found, each fixed
 
 
 def test_a_stamp_attribute_mixing_shapes_lends_nothing_to_the_next_record() -> None:
@@ -862,16 +861,10 @@ def test_a_stamp_attribute_mixing_shapes_lends_nothing_to_the_next_record() -> N
     assert [msg.qty for _, msg, _ in harness.log.calls] == [5, 7]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SqsFastPath._entry keys vmsg-producer by `p and p['stringValue']`, "
-    "`p and p['dataType']`: an attribute of null values keys like an absent one, so the "
-    "record borrows the plain record's entry (handled) where the reference path rejects "
-    "its malformed stamp (StampError)",
-)
 def test_a_producer_attribute_of_null_values_is_read_on_its_own() -> None:
-    """A v2 record whose vmsg-producer is ``{"stringValue": None, "dataType": None}``,
-    after a plain v2 record: rejected (StampError), as the reference path does."""
+    """Regression: a v2 record whose vmsg-producer is ``{"stringValue": None, "dataType":
+    None}``, after a plain v2 record, is rejected (StampError) as the reference path does;
+    the fast path's table once keyed that attribute like an absent one."""
     event = sqs_event(v2("m0"), v2("m1"))
     event["Records"][1]["messageAttributes"]["vmsg-producer"] = {
         "stringValue": None,
@@ -895,16 +888,10 @@ def strict_registry() -> vm.Registry:
     return registry
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the upgrading decoder lets an upgrader's own exception (here KeyError) out; "
-    "SqsFastPath._hand_back counts only ValueError/DecodeError/RecursionError as 'decode', "
-    "so a payload the upgrader cannot read is counted 'unexpected' (the result is right: "
-    "rejected with PayloadError, the upgrader having run twice for that record)",
-)
 def test_an_upgrader_failing_is_not_counted_as_a_fast_path_bug() -> None:
-    """A v1 payload without ``id``: its upgrader raises KeyError. The record is rejected as
-    in the reference path, and the hand-back is counted "decode", not "unexpected"."""
+    """Regression: a v1 payload without ``id``, whose upgrader raises KeyError, is rejected
+    as in the reference path, and its hand-back is counted "decode" (the upgrading decoder
+    wraps an upgrader's exception), not "unexpected", the reason kept for fast-path bugs."""
     consumer = vm.Consumer(strict_registry())
     consumer.handler(OrderV2)(lambda msg, meta: None)
     event = sqs_event(v1("m0"), v1("m1"))
@@ -917,18 +904,19 @@ def test_an_upgrader_failing_is_not_counted_as_a_fast_path_bug() -> None:
     assert (fast, handed_back) == (1, Counter({"decode": 1}))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SqsFastPath.process decides FIFO from the first record alone "
-    "(is_fifo_record(raw[0])), the reference path record by record: in an event whose "
-    "first record is a standard queue's and later ones a FIFO queue's, a group does not "
-    "stop at its failure. Lambda never mixes queues in one event (hand-built events only)",
-)
-def test_fifo_order_is_kept_when_the_first_record_is_not_fifo() -> None:
-    """A standard record, then FIFO records of group g, the first of which fails: the next
-    one of g is retried, as in the reference path."""
+def test_an_events_queue_kind_is_read_from_its_first_record_by_both_paths() -> None:
+    """Regression: Lambda never mixes queues in one event, so both paths read whether an
+    SQS event comes from a FIFO queue from its first record, as they read its source (the
+    reference path once decided record by record). A hand-built event whose first record is
+    a standard queue's is a standard event: a failure does not stop the later records; one
+    whose first record is a FIFO queue's keeps every group's order."""
     event = sqs_event(v2("m0"), v2("m1"), v2("m2"))
     for i, rec in enumerate(event["Records"][1:], start=1):
         fifo(rec, "g", i)
     report = assert_same_as_reference(Config(), frozenset({1}), event)
-    assert outcomes(report) == ["handled", "failed", "retried"]
+    assert outcomes(report) == ["handled", "failed", "handled"]
+    event = sqs_event(v2("m0"), v2("m1"), v2("m2"))
+    for i, rec in enumerate(event["Records"][:2]):
+        fifo(rec, "g", i)
+    report = assert_same_as_reference(Config(), frozenset({0}), event)
+    assert outcomes(report) == ["failed", "retried", "handled"]

@@ -36,7 +36,18 @@ from .._core.meta import Meta
 from .._core.registry import Registry, model_decoder, upgrading_decoder
 from .._core.routing import route
 from .._core.stamp import MAX_VERSION, Stamp
-from .events import INVALID, OBJECT, POINTER, SKIP, SQS, Record, event_records, expand, park_payload
+from .events import (
+    INVALID,
+    OBJECT,
+    POINTER,
+    SKIP,
+    SQS,
+    Record,
+    event_records,
+    expand,
+    is_fifo_record,
+    park_payload,
+)
 from .metrics import MetricsSink
 from .report import (
     ASYNC_SOURCES,
@@ -371,8 +382,10 @@ class Consumer:
             items = results = []
             append = results.append
             stopped: set[str] = set()
+            # a FIFO queue's event or not, told by its first record (one event, one queue)
+            fifo = trigger == SQS and bool(raw) and is_fifo_record(raw[0])
             for rec in raw:
-                for r in expand(trigger, rec):
+                for r in expand(trigger, rec, fifo=fifo):
                     append(self._process_in_order(r, stopped))
         report = Report._compact(items, runs, lambda_response(trigger, results), trigger)
         if report.response is NO_ID:
@@ -440,9 +453,10 @@ class Consumer:
 
     # ---- the reference path -------------------------------------------------------------
 
-    def _reference_sqs_record(self, rec: Any, stopped: set[str]) -> list[RecordResult]:
-        """One raw SQS record through the reference path (the fast path's hand-back)."""
-        return [self._process_in_order(r, stopped) for r in expand(SQS, rec)]
+    def _reference_sqs_record(self, rec: Any, stopped: set[str], fifo: bool) -> list[RecordResult]:
+        """One raw SQS record of a FIFO queue's event or not through the reference path (the
+        fast path's hand-back)."""
+        return [self._process_in_order(r, stopped) for r in expand(SQS, rec, fifo=fifo)]
 
     def _process_in_order(self, r: Record, stopped: set[str]) -> RecordResult:
         """:meth:`_process_one`, keeping FIFO group / Kinesis shard order: once a record of

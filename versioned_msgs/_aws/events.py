@@ -150,19 +150,24 @@ def event_records(event: object) -> tuple[Trigger, list[Any]]:
 def records(event: object) -> tuple[Trigger, list[Record]]:
     """The trigger and every record of an event, flattened and nested sources unwrapped."""
     trigger, raw = event_records(event)
+    fifo = trigger == SQS and bool(raw) and is_fifo_record(raw[0])
     out: list[Record] = []
     for rec in raw:
-        out.extend(expand(trigger, rec))
+        out.extend(expand(trigger, rec, fifo=fifo))
     return trigger, out
 
 
-def expand(trigger: Trigger, rec: Any) -> list[Record]:
+def expand(trigger: Trigger, rec: Any, *, fifo: bool | None = None) -> list[Record]:
     """The records one raw Lambda record stands for (usually one; an S3 notification inside
     an SQS body may list several objects). Never raises: a malformed record becomes INVALID.
+
+    ``fifo`` says whether an SQS record comes from a FIFO queue; None reads it from the
+    record itself. A consumer reads it once per event, from the first record, as it reads
+    the source: Lambda never mixes queues in one event.
     """
     try:
         if trigger == SQS:
-            return _from_sqs(rec)
+            return _from_sqs(rec, is_fifo_record(rec) if fifo is None else fifo)
         if trigger == SNS:
             return _from_sns(rec)
         if trigger == KINESIS:
@@ -231,7 +236,7 @@ def is_fifo_record(rec: Any) -> bool:
     )
 
 
-def _from_sqs(rec: Mapping[str, Any]) -> list[Record]:
+def _from_sqs(rec: Mapping[str, Any], fifo: bool) -> list[Record]:
     mid = rec["messageId"]
     if not isinstance(mid, str):
         raise TypeError(f"messageId must be a string, got {type(mid).__name__}")
@@ -240,7 +245,6 @@ def _from_sqs(rec: Mapping[str, Any]) -> list[Record]:
         raise TypeError(f"body must be a string, got {type(body).__name__}")
     sys_attrs = rec.get("attributes") or {}
     gid = _str(sys_attrs.get("MessageGroupId"))
-    fifo = is_fifo_record(rec)
     base = Record(
         kind=PAYLOAD,
         trigger=SQS,

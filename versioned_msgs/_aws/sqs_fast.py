@@ -14,9 +14,11 @@ value, compared in full):
 - ``messageId`` and ``body`` are strings, and ``MessageGroupId``, when present, too;
 - ``messageAttributes`` carry a stamp with a JSON content type whose plan is ``decode``
   with a prebuilt decoder (handled as-is, routed to an older model, or upgraded);
-- the body is a compact JSON object (starts ``{"``) that is not an embedded envelope
-  (``{"vmsg"``): the decoder then sees the bytes the reference path would;
-- the record's FIFO group has not failed earlier in the batch;
+- the body is not an embedded envelope: it starts ``{"`` but not ``{"vmsg"`` (or, in a
+  uniform batch whose decoder refuses envelopes by itself, the decoder is left to refuse
+  it), so the decoder sees the bytes the reference path would;
+- the record's FIFO group has not failed earlier in the batch (whether the event comes
+  from a FIFO queue is read from its first record, by both paths);
 - the decoder returns a model instance.
 
 The record's ``Meta`` is then the plan's template with the record's own message id, user
@@ -24,8 +26,10 @@ attributes, group id and raw record, and its outcome the plan's. A handler that 
 makes the record ``failed``, as in the reference path.
 
 Every other record is **handed back**: given, as it is, to the reference path, which
-gives its result. A hand-back is counted in :attr:`SqsFastPath.stats` with its reason, so
-the tests can prove the shortcut ran where it should (a silent fallback would fail them).
+gives its result. (A record whose decoder raised is decoded again there, so a failing
+upgrader runs twice for it; upgraders are meant to be pure.) A hand-back is counted in
+:attr:`SqsFastPath.stats` with its reason, so the tests can prove the shortcut ran where it
+should (a silent fallback would fail them).
 
 Two shapes of batch are recognised:
 
@@ -78,7 +82,7 @@ HandBackReason = Literal[
 ]
 
 PlanFor = Callable[[str, int, "int | None"], "Plan"]
-Reference = Callable[[Any, set[str]], list[RecordResult]]
+Reference = Callable[[Any, set[str], bool], list[RecordResult]]
 
 
 class FastPathStats:
@@ -218,9 +222,10 @@ def _shape_ok(rec: Any) -> bool:
 class SqsFastPath:
     """The SQS shortcut of one consumer (see the module docstring for its contract).
 
-    ``plan_for(type, version, readable_by)`` is the consumer's plan lookup; ``reference``
-    runs one raw record through the reference path (``stopped``: the FIFO groups that
-    failed so far). :meth:`clear` forgets every entry (the consumer's handlers changed).
+    ``plan_for(type, version, readable_by)`` is the consumer's plan lookup;
+    ``reference(record, stopped, fifo)`` runs one raw record of a FIFO queue's event or not
+    through the reference path (``stopped``: the FIFO groups that failed so far).
+    :meth:`clear` forgets every entry (the consumer's handlers changed).
     """
 
     def __init__(self, plan_for: PlanFor, reference: Reference) -> None:
@@ -242,18 +247,16 @@ class SqsFastPath:
         p = attrs.get(ATTR_PRODUCER)
         rb = attrs.get(ATTR_READABLE_BY)
         ct = attrs.get(ATTR_CONTENT_TYPE)
-        # Everything the stamp is read from: equal keys give equal stamps.
+        # Everything the stamp is read from (an optional attribute present with null values
+        # keys apart from an absent one): equal keys give equal stamps.
         key = (
             t["stringValue"],
             t["dataType"],
             v["stringValue"],
             v["dataType"],
-            p and p["stringValue"],
-            p and p["dataType"],
-            rb and rb["stringValue"],
-            rb and rb["dataType"],
-            ct and ct["stringValue"],
-            ct and ct["dataType"],
+            None if p is None else (p["stringValue"], p["dataType"]),
+            None if rb is None else (rb["stringValue"], rb["dataType"]),
+            None if ct is None else (ct["stringValue"], ct["dataType"]),
         )
         try:
             entry = self._entries[key]
@@ -318,11 +321,13 @@ class SqsFastPath:
         elif not _compact_object(rec["body"]):
             reason = "body"
         elif isinstance(exc, ValueError | msgspec.DecodeError | RecursionError):
-            reason = "decode"  # (pydantic's ValidationError is a ValueError)
+            # (pydantic's ValidationError is a ValueError, and the upgrading decoder wraps
+            # an upgrader's own exception in one)
+            reason = "decode"
         else:
             reason = "unexpected"
         self.stats.handed_back[reason] += 1
-        return self._reference(rec, stopped)
+        return self._reference(rec, stopped, fifo)
 
     # ---- batches ------------------------------------------------------------------------
 

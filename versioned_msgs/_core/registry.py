@@ -663,9 +663,11 @@ def upgrading_decoder(registry: Registry, type: str, version: int) -> Callable[[
     """A function decoding a body written at ``version`` into the current model.
 
     The chain is compiled once, here (raising when a step is missing). The function
-    raises on any problem without naming the record: use :meth:`decode_stamped` for that.
-    It also raises, before any upgrader runs, for a body that is an embedded envelope
-    (a top-level ``vmsg`` key): the caller unwraps those first.
+    raises on any problem without naming the record: use :meth:`Registry.decode_stamped`
+    for that. Every failure is a ValueError (an upgrader's own exception is its
+    ``__cause__``) or msgspec's DecodeError, so a caller can tell a payload that does not
+    upgrade from a bug of its own. It also raises, before any upgrader runs, for a body that
+    is an embedded envelope (a top-level ``vmsg`` key): the caller unwraps those first.
     """
     info = registry._info(type)
     steps = registry._chain(info, version, registry.current(type))
@@ -682,6 +684,9 @@ def upgrading_decoder(registry: Registry, type: str, version: int) -> Callable[[
             return ValueError("an embedded envelope: unwrap it first")
         return _not_an_object(name, v_from, v_to, data, None)
 
+    def failed(v_from: int, fn: object) -> ValueError:
+        return ValueError(f"{name}: {_describe('upgrader', v_from, fn)} failed")
+
     if len(steps) == 1:  # the common case, without the loop
         ((v_from, v_to, step),) = steps
 
@@ -689,7 +694,10 @@ def upgrading_decoder(registry: Registry, type: str, version: int) -> Callable[[
             data = decode_any(body)
             if builtins.type(data) is not dict or "vmsg" in data:
                 raise refuse(data, v_from, v_to)
-            data = step(data)
+            try:
+                data = step(data)
+            except Exception as exc:
+                raise failed(v_from, step) from exc
             if struct_model is not None:
                 return convert(data, struct_model)
             return from_builtins(data)
@@ -703,7 +711,10 @@ def upgrading_decoder(registry: Registry, type: str, version: int) -> Callable[[
         for v_from, v_to, fn in steps:
             if not isinstance(data, dict):
                 raise refuse(data, v_from, v_to)
-            data = fn(data)
+            try:
+                data = fn(data)
+            except Exception as exc:
+                raise failed(v_from, fn) from exc
         if struct_model is not None:
             return convert(data, struct_model)
         return from_builtins(data)
