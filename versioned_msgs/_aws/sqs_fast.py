@@ -37,8 +37,10 @@ Two shapes of batch are recognised:
   record's, or the same stamp attributes and the same user attribute names): checked as a
   whole in C-level passes before any handler runs, then decoded record by record;
 - anything else: record by record, each record's attributes compared in full with the
-  last distinct attributes seen (a C-level comparison), the stamp parsed once per distinct
-  set of stamp attribute values.
+  last distinct attributes seen, or with those seen under the same
+  ``md5OfMessageAttributes`` (C-level comparisons; the digest only picks what to compare
+  with, it is never trusted), the stamp parsed once per distinct set of stamp attribute
+  values.
 """
 
 from __future__ import annotations
@@ -158,6 +160,7 @@ _GET_SYSTEM = operator.itemgetter("attributes")
 _GET_DATA_TYPE = operator.itemgetter("dataType")
 _GET_STRING_VALUE = operator.itemgetter("stringValue")
 _GROUP = "MessageGroupId"
+_DIGEST = "md5OfMessageAttributes"
 _contains = operator.contains
 _eq = operator.eq
 _repeat = itertools.repeat
@@ -356,15 +359,29 @@ class SqsFastPath:
         # A snapshot costs about two comparisons: when records keep differing (mixed
         # versions, a per-message attribute) only every other differing record takes one.
         snapshot = True
+        # Snapshots by the record's md5OfMessageAttributes, so interleaved versions find
+        # theirs without loading again. The digest only picks the snapshot to compare with:
+        # a record is taken for it after the full comparison alone, so a made-up or stale
+        # digest costs a comparison, never a borrowed stamp.
+        by_digest: dict[str | None, tuple[Any, _Loaded]] = {}
         for rec in raw:
             try:
                 attrs = rec["messageAttributes"]
                 if attrs != seen:  # in full: stamp and user attributes alike
-                    seen = _NO_SNAPSHOT
-                    state = self._load(attrs)
-                    if snapshot:
-                        seen = {k: dict(a) for k, a in attrs.items()}
-                    snapshot = not snapshot
+                    digest = rec.get(_DIGEST)
+                    if type(digest) is not str:
+                        digest = None
+                    known = by_digest.get(digest)
+                    if known is not None and attrs == known[0]:
+                        seen, state = known
+                    else:
+                        seen = _NO_SNAPSHOT
+                        state = self._load(attrs)
+                        if snapshot:
+                            seen = {k: dict(a) for k, a in attrs.items()}
+                            if digest is not None:
+                                by_digest[digest] = (seen, state)
+                        snapshot = not snapshot
                     if state is not loaded:
                         loaded = state
                         decode, handler, template, copy_user, out = state
