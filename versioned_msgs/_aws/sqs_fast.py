@@ -237,6 +237,7 @@ class SqsFastPath:
         # raw stamp attribute values -> entry (None: hand such records back)
         self._entries: dict[tuple[Any, ...], _Entry | None] = {}
         self.stats = FastPathStats()
+        self._handed = 0  # records handed back so far (the per-batch arithmetic of stats.fast)
 
     def clear(self) -> None:
         self._entries.clear()
@@ -330,6 +331,7 @@ class SqsFastPath:
         else:
             reason = "unexpected"
         self.stats.handed_back[reason] += 1
+        self._handed += 1
         return self._reference(rec, stopped, fifo)
 
     # ---- batches ------------------------------------------------------------------------
@@ -355,7 +357,7 @@ class SqsFastPath:
         loaded = _NOTHING_LOADED
         decode, handler, template, copy_user, _ = loaded
         outcome: Outcome | None = None
-        fast = 0
+        handed_before = self._handed
         # A snapshot costs about two comparisons: when records keep differing (mixed
         # versions, a per-message attribute) only every other differing record takes one.
         snapshot = True
@@ -410,7 +412,6 @@ class SqsFastPath:
             meta = replace(
                 template, message_id=mid, attributes=copy_user(), group_id=gid, record=rec
             )
-            fast += 1
             try:
                 handler(msg, meta)
             except Exception as exc:
@@ -421,7 +422,8 @@ class SqsFastPath:
                     stopped.add(gid or "")
                 continue
             append(meta)
-        self.stats.fast += fast
+        # every record the fast path did not hand back reached its handler
+        self.stats.fast += len(raw) - (self._handed - handed_before)
         return items, runs, results
 
     def _uniform_batch(self, raw: list[Any]) -> Processed | None:
@@ -482,7 +484,7 @@ class SqsFastPath:
             # Each record's own copy of the user's attributes (handlers may change theirs),
             # all made in one C-level pass: cheaper than one copy per turn of the loop below.
             users = list(map(dict.copy, _repeat(user, n)))
-        fast = 0
+        handed_before = self._handed
         stopped: set[str] = set()  # (a standard queue: no group ever stops)
         for rec, body, mid, attributes in zip(raw, bodies, mids, users, strict=True):
             try:
@@ -493,7 +495,6 @@ class SqsFastPath:
                     results.append(result)
                 continue
             meta = replace(template, message_id=mid, attributes=attributes, record=rec)
-            fast += 1
             try:
                 handler(msg, meta)
             except Exception as exc:
@@ -502,5 +503,6 @@ class SqsFastPath:
                 results.append(result)
                 continue
             append(meta)
-        self.stats.fast += fast
+        # every record the fast path did not hand back reached its handler
+        self.stats.fast += len(raw) - (self._handed - handed_before)
         return items, [(0, entry.outcome)], results
