@@ -313,9 +313,16 @@ class SqsFastPath:
     # ---- hand-backs ---------------------------------------------------------------------
 
     def _hand_back(
-        self, rec: Any, exc: BaseException, stopped: set[str], fifo: bool
-    ) -> list[RecordResult]:
-        """Count why ``rec`` leaves the fast path, then run it through the reference path."""
+        self,
+        rec: Any,
+        exc: BaseException,
+        stopped: set[str],
+        fifo: bool,
+        items: list[Any],
+        results: list[RecordResult],
+    ) -> None:
+        """Count why ``rec`` leaves the fast path, then run it through the reference path and
+        add its results to the batch's ``items`` and ``results``."""
         if isinstance(exc, _HandBack) and exc.args:
             reason = exc.args[0]
         elif not _shape_ok(rec):
@@ -332,7 +339,9 @@ class SqsFastPath:
             reason = "unexpected"
         self.stats.handed_back[reason] += 1
         self._handed += 1
-        return self._reference(rec, stopped, fifo)
+        done = self._reference(rec, stopped, fifo)
+        items += done
+        results += done
 
     # ---- batches ------------------------------------------------------------------------
 
@@ -405,9 +414,7 @@ class SqsFastPath:
                     raise _HandBack
                 msg = decode(body)
             except Exception as exc:
-                for result in self._hand_back(rec, exc, stopped, fifo):
-                    append(result)
-                    results.append(result)
+                self._hand_back(rec, exc, stopped, fifo, items, results)
                 continue
             meta = replace(
                 template, message_id=mid, attributes=copy_user(), group_id=gid, record=rec
@@ -490,9 +497,7 @@ class SqsFastPath:
             try:
                 msg = decode(body)
             except Exception as exc:
-                for result in self._hand_back(rec, exc, stopped, False):
-                    append(result)
-                    results.append(result)
+                self._hand_back(rec, exc, stopped, False, items, results)
                 continue
             meta = replace(template, message_id=mid, attributes=attributes, record=rec)
             try:
