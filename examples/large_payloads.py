@@ -34,8 +34,9 @@ def publish(topic_arn: str, catalog: CatalogPublished) -> str:
     return publisher.publish(topic_arn, catalog)
 
 
-# The consumer side: pointers are followed (s3:GetObject on the bucket) before decoding.
-consumer = vm.Consumer(registry)
+# The consumer side: pointers are followed (s3:GetObject on the bucket) before decoding,
+# only into the buckets listed: a pointer naming any other bucket is rejected unread.
+consumer = vm.Consumer(registry, allowed_buckets=[os.environ["LARGE_PAYLOAD_BUCKET"]])
 
 
 @consumer.handler(CatalogPublished)

@@ -468,12 +468,22 @@ def test_malformed_sqs_record_is_rejected_alone() -> None:
 
 
 def test_failure_without_an_identifier_fails_the_whole_batch() -> None:
-    """A failing SQS record with no messageId cannot be reported alone: the batch raises."""
+    """A failing SQS record with no messageId cannot be reported alone: ``process`` does not
+    raise, and the response lists it with an empty itemIdentifier, which Lambda treats as
+    the whole batch failing (every record comes back; none is lost). Other failures are
+    still listed by their ids."""
     consumer, _ = make()
-    event = sqs_event(v4())
-    del event["Records"][0]["messageId"]
-    with pytest.raises(vm.RecordsFailedError):
-        consumer.process(event, None)
+    event = sqs_event(v2("a"), v4(), v4())
+    del event["Records"][1]["messageId"]
+    report = consumer.process(event, None)
+    assert outcomes(report) == ["handled", "rejected", "retried"]
+    assert report.response == {
+        "batchItemFailures": [
+            {"itemIdentifier": ""},
+            {"itemIdentifier": event["Records"][2]["messageId"]},
+        ]
+    }
+    assert consumer.handle_event(event, None) == report.response
 
 
 # ---- consume ----

@@ -491,12 +491,12 @@ def test_large_payload_pointer_is_resolved_from_s3(aws: Emulator) -> None:
     pub.send(url, big)
     msgs = receive_all(sqs, url, 1)
     assert json.loads(msgs[0]["Body"])[0] == "software.amazon.payloadoffloading.PayloadS3Pointer"
-    consumer, seen = make_consumer(s3=s3)
+    consumer, seen = make_consumer(s3=s3, allowed_buckets=["large"])
     report = consumer.process(lambda_sqs_event(msgs, arn), None)
     assert [r.outcome for r in report.records] == ["handled"]
     assert seen.calls[0][0] == big
     assert "ExtendedPayloadSize" not in seen.calls[0][1].attributes
-    small, _ = make_consumer(s3=s3, max_bytes=1000)
+    small, _ = make_consumer(s3=s3, max_bytes=1000, allowed_buckets=["large"])
     report = small.process(lambda_sqs_event(msgs, arn), None)
     assert [r.outcome for r in report.records] == ["rejected"]
     assert isinstance(report.records[0].error, vm.LimitExceededError)
@@ -562,7 +562,7 @@ def test_large_payload_object_gone_is_rejected_not_skipped(aws: Emulator) -> Non
     for obj in s3.list_objects_v2(Bucket="large2")["Contents"]:
         s3.delete_object(Bucket="large2", Key=obj["Key"])
     msgs = receive_all(sqs, url, 1)
-    consumer, seen = make_consumer(s3=s3)
+    consumer, seen = make_consumer(s3=s3, allowed_buckets=["large2"])
     report = consumer.process(lambda_sqs_event(msgs, arn), None)
     assert [r.outcome for r in report.records] == ["rejected"]
     assert isinstance(report.records[0].error, vm.StaleObjectError)

@@ -19,6 +19,7 @@ ALL_ERRORS = [
     vm.EventShapeError,
     vm.StaleObjectError,
     vm.RecordsFailedError,
+    vm.BucketNotAllowedError,
 ]
 
 

@@ -11,6 +11,7 @@ EXPECTED = [
     "BatchFailure",
     "BatchResult",
     "BatchSuccess",
+    "BucketNotAllowedError",
     "Consumer",
     "EMFMetrics",
     "Encoded",

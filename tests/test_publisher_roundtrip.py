@@ -11,7 +11,7 @@ from versioned_msgs.testing import Emulator, lambda_kinesis_event, lambda_sqs_ev
 
 
 def _consumer(seen: list[tuple[Any, vm.Meta]], s3: Any = None) -> vm.Consumer:
-    consumer = vm.Consumer(make_registry(), s3=s3)
+    consumer = vm.Consumer(make_registry(), s3=s3, allowed_buckets=["large-bucket"])
 
     @consumer.handler(OrderV2)
     def _handle(order: OrderV2, meta: vm.Meta) -> None:

@@ -12,6 +12,7 @@ from ._aws.publisher import Publisher
 from ._aws.s3reader import S3Reader
 from ._core.envelope import Encoded
 from ._core.errors import (
+    BucketNotAllowedError,
     EventShapeError,
     LimitExceededError,
     MissingStampError,
@@ -36,6 +37,7 @@ __all__ = [
     "BatchFailure",
     "BatchResult",
     "BatchSuccess",
+    "BucketNotAllowedError",
     "Consumer",
     "EMFMetrics",
     "Encoded",

@@ -17,7 +17,7 @@ two paths equal record by record.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, Literal, TypeVar
 
 import msgspec
@@ -25,7 +25,10 @@ import msgspec
 from .._core.attributes import ATTR_PARKED_REASON, plain_attributes
 from .._core.envelope import looks_embedded, unembed
 from .._core.errors import (
+    BucketNotAllowedError,
+    LimitExceededError,
     MissingStampError,
+    PayloadError,
     RecordsFailedError,
     StaleObjectError,
     UnknownTypeError,
@@ -37,12 +40,14 @@ from .._core.registry import Registry, model_decoder, upgrading_decoder
 from .._core.routing import route
 from .._core.stamp import MAX_VERSION, Stamp
 from .events import (
+    EVERY_ORDER_KEY,
     INVALID,
     OBJECT,
     POINTER,
     SKIP,
     SQS,
     Record,
+    Trigger,
     event_records,
     expand,
     is_fifo_record,
@@ -52,7 +57,6 @@ from .metrics import MetricsSink
 from .report import (
     ASYNC_SOURCES,
     FAILED_OUTCOMES,
-    NO_ID,
     NotProcessed,
     Outcome,
     RecordResult,
@@ -89,6 +93,45 @@ _M = TypeVar("_M")
 _R = TypeVar("_R")
 
 _MAX_REASON = 1024
+
+#: The most S3 objects one message may name (an S3 notification lists one in practice).
+DEFAULT_MAX_S3_RECORDS = 10
+
+# ARNs (of buckets, access points, Object Lambda access points) and access point aliases
+# are read only when listed exactly: a notification's bucket must look like a bucket name.
+_ALIAS_SUFFIXES = ("-s3alias", "--ol-s3")
+
+
+def _plain_bucket_name(bucket: str) -> bool:
+    return ":" not in bucket and "/" not in bucket and not bucket.endswith(_ALIAS_SUFFIXES)
+
+
+def _bucket_set(buckets: Iterable[str] | None) -> frozenset[str] | None:
+    if buckets is None:
+        return None
+    if isinstance(buckets, str):
+        raise TypeError(
+            f"allowed_buckets: expected a list of bucket names, got the string {buckets!r}"
+        )
+    out = frozenset(buckets)
+    bad = [b for b in out if not isinstance(b, str) or not b]
+    if bad:
+        raise TypeError(f"allowed_buckets: expected non-empty strings, got {bad[0]!r}")
+    return out
+
+
+def _utf8(body: str, mid: str | None) -> bytes:
+    """A body as UTF-8; one that is not valid text (a lone surrogate escaped in the event's
+    JSON) is a :class:`PayloadError`, retrying cannot help."""
+    try:
+        return body.encode()
+    except UnicodeEncodeError as exc:
+        raise PayloadError(
+            f"{mid}: expected a body of valid text, found a lone surrogate at character "
+            f"{exc.start}",
+            message_id=mid,
+        ) from None
+
 
 #: What a plan does with a record: ``decode`` it into ``model`` and call ``handler``;
 #: ``ignore`` it; or apply the ``newer`` / ``unknown`` policy.
@@ -153,6 +196,13 @@ class Consumer:
     ``park_queue_url``. ``s3`` and ``sqs`` are boto3 clients (made on first use when
     omitted); ``metrics`` receives the counts once per invocation; ``max_bytes`` caps S3
     objects read (notifications and large-payload pointers).
+
+    S3 is read only where allowed: ``allowed_buckets`` lists the buckets (names, or ARNs and
+    access points written exactly) that large-payload pointers may name; with none given no
+    pointer is followed. When given, S3 notifications naming another bucket are refused too.
+    Refused records are ``rejected`` with :class:`BucketNotAllowedError` and no S3 request.
+    ``max_s3_records`` caps the S3 objects one message may name (an S3 notification
+    listing several): a message naming more is rejected whole.
     """
 
     def __init__(
@@ -168,6 +218,8 @@ class Consumer:
         metrics: MetricsSink | None = None,
         max_bytes: int = DEFAULT_MAX_BYTES,
         unversioned_type: str | None = None,
+        allowed_buckets: Iterable[str] | None = None,
+        max_s3_records: int = DEFAULT_MAX_S3_RECORDS,
     ) -> None:
         _check_policy("on_newer", on_newer)
         _check_policy("on_unknown", on_unknown)
@@ -186,6 +238,12 @@ class Consumer:
         self.park_queue_url = park_queue_url
         self.metrics = metrics
         self.reader = S3Reader(registry, s3=s3, max_bytes=max_bytes)
+        self.allowed_buckets = _bucket_set(allowed_buckets)
+        if isinstance(max_s3_records, bool) or not isinstance(max_s3_records, int):
+            raise TypeError(f"max_s3_records: expected an integer, got {max_s3_records!r}")
+        if max_s3_records < 1:
+            raise ValueError(f"max_s3_records: expected at least 1, got {max_s3_records}")
+        self.max_s3_records = max_s3_records
         self._sqs = sqs
         # type -> {model version: (handler, model)}
         self._handlers: dict[str, dict[int, tuple[Callable[[Any, Meta], Any], type[Any]]]] = {}
@@ -385,12 +443,9 @@ class Consumer:
             # a FIFO queue's event or not, told by its first record (one event, one queue)
             fifo = trigger == SQS and bool(raw) and is_fifo_record(raw[0])
             for rec in raw:
-                for r in expand(trigger, rec, fifo=fifo):
+                for r in self._expand(trigger, rec, fifo):
                     append(self._process_in_order(r, stopped))
         report = Report._compact(items, runs, lambda_response(trigger, results), trigger)
-        if report.response is NO_ID:
-            # A failure without an identifier cannot be reported alone: fail the batch.
-            raise RecordsFailedError(Report._compact(items, runs, None, trigger))
         if self.metrics is not None:
             try:
                 self.metrics.emit(report.counts())
@@ -448,7 +503,9 @@ class Consumer:
         trigger, recs = event_records(event)
         stopped: set[str] = set()
         return trigger, [
-            self._process_in_order(r, stopped) for rec in recs for r in expand(trigger, rec)
+            self._process_in_order(r, stopped)
+            for rec in recs
+            for r in self._expand(trigger, rec, None)
         ]
 
     # ---- the reference path -------------------------------------------------------------
@@ -456,14 +513,35 @@ class Consumer:
     def _reference_sqs_record(self, rec: Any, stopped: set[str], fifo: bool) -> list[RecordResult]:
         """One raw SQS record of a FIFO queue's event or not through the reference path (the
         fast path's hand-back)."""
-        return [self._process_in_order(r, stopped) for r in expand(SQS, rec, fifo=fifo)]
+        return [self._process_in_order(r, stopped) for r in self._expand(SQS, rec, fifo)]
+
+    def _expand(self, trigger: Trigger, rec: Any, fifo: bool | None) -> list[Record]:
+        """:func:`~.events.expand`, with the fan-out cap: a message naming more than
+        ``max_s3_records`` S3 objects becomes one invalid record (no S3 request)."""
+        recs = expand(trigger, rec, fifo=fifo)
+        if len(recs) <= self.max_s3_records:
+            return recs
+        first = recs[0]
+        err = LimitExceededError(
+            f"{first.message_id}: expected at most {self.max_s3_records} S3 objects in one "
+            f"message (max_s3_records), got {len(recs)}",
+            limit="max_s3_records",
+            allowed=self.max_s3_records,
+            actual=len(recs),
+        )
+        err.message_id = first.message_id
+        return [
+            msgspec.structs.replace(
+                first, kind=INVALID, source=first.trigger, bucket=None, key=None, error=err
+            )
+        ]
 
     def _process_in_order(self, r: Record, stopped: set[str]) -> RecordResult:
         """:meth:`_process_one`, keeping FIFO group / Kinesis shard order: once a record of
         ``r.order_key`` failed, the later ones are retried unprocessed. Never raises an
         Exception (a bug of ours fails the record instead of losing it)."""
         key = r.order_key
-        if key is not None and key in stopped:
+        if key is not None and (key in stopped or EVERY_ORDER_KEY in stopped):
             return RecordResult(
                 "retried",
                 r.message_id,
@@ -521,6 +599,7 @@ class Consumer:
                 stamp = Stamp.from_message_attributes(r.attributes)
             if kind in (OBJECT, POINTER):
                 bucket, key = r.bucket or "", r.key or ""
+                self._check_bucket(kind, bucket, mid)
                 if kind == OBJECT:
                     obj = self.reader.fetch(
                         bucket, key, etag=r.etag, version_id=r.version_id, size=r.size
@@ -530,7 +609,7 @@ class Consumer:
                 body = obj.body
                 if stamp is None:
                     stamp = obj.stamp
-            raw_body = body.encode() if isinstance(body, str) else (body or b"")
+            raw_body = _utf8(body, mid) if isinstance(body, str) else (body or b"")
             if looks_embedded(raw_body):
                 inner, data = unembed(raw_body)
                 raw_body = data
@@ -558,6 +637,29 @@ class Consumer:
                 )
                 return self._policy(policy, r, None, err, "unversioned")
         return self._route_and_handle(r, stamp, raw_body)
+
+    def _check_bucket(self, kind: str, bucket: str, mid: str | None) -> None:
+        """Raise :class:`BucketNotAllowedError` unless this consumer may read ``bucket``."""
+        allowed = self.allowed_buckets
+        if allowed is not None and bucket in allowed:
+            return
+        if allowed is None and kind == OBJECT and _plain_bucket_name(bucket):
+            return  # an S3 notification, and no allow-list: the trigger is the user's choice
+        what = "a large-payload pointer" if kind == POINTER else "an S3 notification"
+        if allowed is None:
+            why = (
+                "no allowed_buckets were given, so no pointer is followed"
+                if kind == POINTER
+                else "ARNs and access points are read only when listed in allowed_buckets"
+            )
+        else:
+            why = "it is not in allowed_buckets"
+        raise BucketNotAllowedError(
+            f"{mid}: {what} names bucket {bucket[:255]!r}, which this consumer does not read: "
+            f"{why}",
+            bucket=bucket,
+            message_id=mid,
+        )
 
     def _route_and_handle(self, r: Record, stamp: Stamp, body: bytes) -> RecordResult:
         """Follow the record's plan: ignore it, apply a policy, or decode it and call the
@@ -681,6 +783,8 @@ def consume(
     park_queue_url: str | None = None,
     metrics: MetricsSink | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    allowed_buckets: Iterable[str] | None = None,
+    max_s3_records: int = DEFAULT_MAX_S3_RECORDS,
 ) -> Callable[[Callable[[_M, Meta], Any]], LambdaHandler[_M]]:
     """Decorator: turn ``fn(msg: Model, meta)`` into a Lambda handler ``(event, context)``.
 
@@ -697,6 +801,8 @@ def consume(
         park_queue_url=park_queue_url,
         metrics=metrics,
         max_bytes=max_bytes,
+        allowed_buckets=allowed_buckets,
+        max_s3_records=max_s3_records,
         unversioned_type=registry.lookup(model)[0] if isinstance(on_unversioned, int) else None,
     )
 

@@ -17,8 +17,14 @@ from typing import Any, Literal
 
 import msgspec
 
-from .._core.attributes import ATTR_TYPE, ATTR_VERSION, SIZE_ATTRIBUTES, boto3_attributes
-from .._core.envelope import POINTER_CLASS, looks_embedded
+from .._core.attributes import (
+    ATTR_PARKED_ENCODING,
+    ATTR_TYPE,
+    ATTR_VERSION,
+    SIZE_ATTRIBUTES,
+    boto3_attributes,
+)
+from .._core.envelope import POINTER_CLASSES, looks_embedded
 from .._core.errors import EventShapeError, VersionedMsgsError
 
 __all__ = [
@@ -59,6 +65,11 @@ OBJECT: RecordKind = "object"
 POINTER: RecordKind = "pointer"
 SKIP: RecordKind = "skip"
 INVALID: RecordKind = "invalid"
+
+
+#: The ``order_key`` of an invalid record whose message group or shard cannot be read: it
+#: stops every later record of the event (no real group id or shard id has a newline).
+EVERY_ORDER_KEY = "\n(every group)"
 
 
 class Record(msgspec.Struct, gc=False, kw_only=True):
@@ -193,6 +204,7 @@ def expand(trigger: Trigger, rec: Any, *, fifo: bool | None = None) -> list[Reco
                 trigger=trigger,
                 source=trigger,
                 message_id=item,
+                order_key=_invalid_order_key(trigger, rec, fifo),
                 raw=rec,
                 error=EventShapeError(
                     f"{trigger} record: expected the shape Lambda delivers, got {_keys(rec)} "
@@ -202,6 +214,20 @@ def expand(trigger: Trigger, rec: Any, *, fifo: bool | None = None) -> list[Reco
                 ),
             )
         ]
+
+
+def _invalid_order_key(trigger: str, rec: Any, fifo: bool | None) -> str | None:
+    """The order key of a record that could not be read: its FIFO group or Kinesis shard
+    when those can still be read, else :data:`EVERY_ORDER_KEY` (ordered sources only), so a
+    record reported failed always stops what comes after it in its group or shard."""
+    if trigger == KINESIS:
+        event_id = rec.get("eventID") if isinstance(rec, Mapping) else None
+        return event_id.split(":", 1)[0] if isinstance(event_id, str) else EVERY_ORDER_KEY
+    if trigger == SQS and (is_fifo_record(rec) if fifo is None else fifo):
+        system = rec.get("attributes") if isinstance(rec, Mapping) else None
+        group = system.get("MessageGroupId") if isinstance(system, Mapping) else None
+        return group if isinstance(group, str) else EVERY_ORDER_KEY
+    return None
 
 
 def _item_id(trigger: str, rec: Any) -> str | None:
@@ -245,6 +271,10 @@ def _from_sqs(rec: Mapping[str, Any], fifo: bool) -> list[Record]:
         raise TypeError(f"body must be a string, got {type(body).__name__}")
     sys_attrs = rec.get("attributes") or {}
     gid = _str(sys_attrs.get("MessageGroupId"))
+    attrs = rec.get("messageAttributes") or None
+    data: str | bytes = body
+    if attrs is not None and ATTR_PARKED_ENCODING in attrs:
+        data = _unwrap_parked(body, attrs[ATTR_PARKED_ENCODING])
     base = Record(
         kind=PAYLOAD,
         trigger=SQS,
@@ -254,7 +284,25 @@ def _from_sqs(rec: Mapping[str, Any], fifo: bool) -> list[Record]:
         order_key=(gid or "") if fifo else None,
         raw=rec,
     )
-    return _inner(body, rec.get("messageAttributes") or None, base)
+    return _inner(data, attrs, base)
+
+
+def _unwrap_parked(body: str, encoding: Any) -> bytes:
+    """The original bytes of a message parked in the wrapped form (see :func:`park_payload`)."""
+    value = (
+        encoding.get("stringValue", encoding.get("StringValue"))
+        if isinstance(encoding, Mapping)
+        else None
+    )
+    if value != "base64":
+        raise ValueError(f"{ATTR_PARKED_ENCODING}: expected 'base64', got {str(value)[:40]!r}")
+    import base64
+    import binascii
+
+    try:
+        return base64.b64decode(body, validate=True)
+    except binascii.Error:
+        raise ValueError(f"{ATTR_PARKED_ENCODING} is base64 but the body is not") from None
 
 
 def _from_sns(rec: Mapping[str, Any]) -> list[Record]:
@@ -457,7 +505,7 @@ def _is_pointer(obj: Any) -> bool:
     return (
         isinstance(obj, list)
         and len(obj) == 2
-        and obj[0] == POINTER_CLASS
+        and obj[0] in POINTER_CLASSES
         and isinstance(obj[1], dict)
         and isinstance(obj[1].get("s3BucketName"), str)
         and isinstance(obj[1].get("s3Key"), str)
@@ -478,27 +526,52 @@ def park_payload(record: Record) -> tuple[str, dict[str, Any], list[str]]:
     SQS: the body and attributes as received (an SNS envelope stays an envelope); SNS: the
     message and its attributes; Kinesis: the data as text; S3: a one-record S3 notification;
     EventBridge: the event. Also returns the names of attributes that could not be carried.
+
+    A body that SQS would refuse as it is (Kinesis data that is not UTF-8 text, or text with
+    a character outside SQS's set) is parked in the **wrapped form**: the body base64-encoded
+    and the attribute ``vmsg-parked-encoding`` = ``base64``. The consumer unwraps such a
+    message when it reads it again (after ``versioned-msgs redrive``), so every record can
+    be parked and comes back as it was.
     """
     raw = record.raw
     trigger = record.trigger
+    dropped: list[str] = []
+    attrs: dict[str, Any] = {}
+    data: str | bytes
     if trigger == SQS:
         attrs, dropped = boto3_attributes(raw.get("messageAttributes"))
-        return raw["body"], attrs, dropped
-    if trigger == SNS:
+        if ATTR_PARKED_ENCODING in attrs:  # already wrapped: park it as it came
+            return raw["body"], attrs, dropped
+        data = raw["body"]
+    elif trigger == SNS:
         sns = raw["Sns"]
         attrs, dropped = boto3_attributes(sns.get("MessageAttributes"))
-        return sns["Message"], attrs, dropped
-    if trigger == KINESIS:
+        data = sns["Message"]
+    elif trigger == KINESIS:
         import base64
 
         data = base64.b64decode(raw["kinesis"]["data"])
+    elif trigger == S3:
+        data = msgspec.json.encode({"Records": [raw]}).decode()
+    else:
+        data = msgspec.json.encode(raw).decode()
+    text = _sqs_text(data)
+    if text is not None:
+        return text, attrs, dropped
+    import base64
+
+    raw_bytes = data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass")
+    attrs[ATTR_PARKED_ENCODING] = {"DataType": "String", "StringValue": "base64"}
+    return base64.b64encode(raw_bytes).decode("ascii"), attrs, dropped
+
+
+def _sqs_text(data: str | bytes) -> str | None:
+    """``data`` as text SQS accepts as a body, or None when it cannot travel as it is."""
+    if isinstance(data, bytes):
         try:
-            return data.decode("utf-8"), {}, []
+            data = data.decode("utf-8")
         except UnicodeDecodeError:
-            raise EventShapeError(
-                "park: expected Kinesis data that is UTF-8 text (an SQS body), got binary data",
-                where="kinesis.data",
-            ) from None
-    if trigger == S3:
-        return msgspec.json.encode({"Records": [raw]}).decode(), {}, []
-    return msgspec.json.encode(raw).decode(), {}, []
+            return None
+    from .limits import sqs_text_ok
+
+    return data if sqs_text_ok(data) else None

@@ -33,6 +33,7 @@ __all__ = [
     "check_message_size",
     "check_partition_key",
     "check_sqs_text",
+    "sqs_text_ok",
     "check_subject",
     "escape_json",
     "eventbridge_entry_bytes",
@@ -280,6 +281,11 @@ def escape_json(body: bytes) -> bytes:
     if b"\xef\xbf" not in body:
         return body
     return body.replace(b"\xef\xbf\xbe", b"\\ufffe").replace(b"\xef\xbf\xbf", b"\\uffff")
+
+
+def sqs_text_ok(text: str) -> bool:
+    """True when every character of ``text`` is one SQS accepts in a body or attribute."""
+    return re.search(_SQS_FORBIDDEN, text) is None
 
 
 def check_sqs_text(text: str, where: str, what: str = "body") -> None:

@@ -18,7 +18,6 @@ from .metrics import NO_TYPE
 __all__ = [
     "ASYNC_SOURCES",
     "FAILED_OUTCOMES",
-    "NO_ID",
     "NotProcessed",
     "Outcome",
     "RecordResult",
@@ -190,22 +189,22 @@ class NotProcessed(VersionedMsgsError):
 #: Sources that invoke Lambda asynchronously: failures are raised, not listed.
 ASYNC_SOURCES = frozenset({"sns", "s3", "eventbridge"})
 
-#: The response when a failure has no identifier to report it by (see ``Consumer.process``).
-NO_ID: dict[str, Any] = {}
-
 
 def lambda_response(trigger: str, results: list[RecordResult]) -> dict[str, Any] | None:
     """The Lambda response from the results that may have failed, in event order: None for
-    async sources, else ``batchItemFailures`` (:data:`NO_ID` when a failure has no id)."""
+    async sources, else ``batchItemFailures``.
+
+    A failed record without an identifier (a malformed record with no ``messageId`` or
+    ``sequenceNumber``) is listed with an empty ``itemIdentifier``, which Lambda treats as
+    the whole batch failing: it cannot be retried alone, and it must not be lost.
+    """
     if trigger in ASYNC_SOURCES:
         return None
     items: list[dict[str, str]] = []
     seen: set[str] = set()
     for r in results:
         if r.outcome in FAILED_OUTCOMES:
-            mid = r.message_id
-            if mid is None:
-                return NO_ID
+            mid = r.message_id if r.message_id is not None else ""
             if mid not in seen:
                 seen.add(mid)
                 items.append({"itemIdentifier": mid})

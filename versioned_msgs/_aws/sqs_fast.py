@@ -65,6 +65,7 @@ from .._core.attributes import (
 from .._core.errors import VersionedMsgsError
 from .._core.meta import Meta
 from .._core.stamp import JSON, Stamp
+from .events import EVERY_ORDER_KEY as _EVERY
 from .events import SQS, is_fifo_record
 from .report import Outcome, RecordResult
 
@@ -327,7 +328,7 @@ class SqsFastPath:
             reason = exc.args[0]
         elif not _shape_ok(rec):
             reason = "record shape"
-        elif fifo and rec["attributes"].get(_GROUP, "") in stopped:
+        elif fifo and (rec["attributes"].get(_GROUP, "") in stopped or _EVERY in stopped):
             reason = "stopped group"
         elif not _compact_object(rec["body"]):
             reason = "body"
@@ -409,7 +410,7 @@ class SqsFastPath:
                     type(mid) is not str
                     or not ('{"' <= body < '{"vmsg"' or '{"vmsg#' <= body < "{#")
                     or (gid is not None and type(gid) is not str)
-                    or (fifo and (gid or "") in stopped)
+                    or (fifo and stopped and ((gid or "") in stopped or _EVERY in stopped))
                 ):
                     raise _HandBack
                 msg = decode(body)

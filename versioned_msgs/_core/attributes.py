@@ -15,6 +15,7 @@ import msgspec
 
 __all__ = [
     "ATTR_CONTENT_TYPE",
+    "ATTR_PARKED_ENCODING",
     "ATTR_PARKED_REASON",
     "ATTR_PRODUCER",
     "ATTR_READABLE_BY",
@@ -39,6 +40,8 @@ ATTR_READABLE_BY = "vmsg-readable-by"
 ATTR_PRODUCER = "vmsg-producer"
 ATTR_CONTENT_TYPE = "vmsg-content-type"
 ATTR_PARKED_REASON = "vmsg-parked-reason"
+# On a parked message whose body could not travel as it was: how the body is wrapped.
+ATTR_PARKED_ENCODING = "vmsg-parked-encoding"
 PREFIX = "vmsg-"
 
 

@@ -16,9 +16,22 @@ import msgspec
 from .errors import StampError
 from .stamp import Stamp, _check_producer, _check_readable_by, _check_type, _check_version, is_json
 
-__all__ = ["POINTER_CLASS", "Encoded", "embed", "looks_embedded", "pointer_body", "unembed"]
+__all__ = [
+    "LEGACY_POINTER_CLASS",
+    "POINTER_CLASS",
+    "POINTER_CLASSES",
+    "Encoded",
+    "embed",
+    "looks_embedded",
+    "pointer_body",
+    "unembed",
+]
 
 POINTER_CLASS = "software.amazon.payloadoffloading.PayloadS3Pointer"
+# What the extended clients wrote before the payload-offloading library, and still write
+# with use_legacy_attribute=True: read, never written.
+LEGACY_POINTER_CLASS = "com.amazon.sqs.javamessaging.MessageS3Pointer"
+POINTER_CLASSES = (POINTER_CLASS, LEGACY_POINTER_CLASS)
 
 
 def pointer_body(bucket: str, key: str) -> bytes:

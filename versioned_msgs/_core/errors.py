@@ -14,6 +14,7 @@ Every error raised on purpose derives from one base::
     ├── LimitExceededError (ValueError) an AWS limit would be broken; checked before any request
     ├── EventShapeError (ValueError)    a Lambda event (or record) of no known shape
     ├── StaleObjectError (LookupError)  the S3 object of an event was overwritten or deleted
+    ├── BucketNotAllowedError (PermissionError)  an S3 read outside the allowed buckets
     └── RecordsFailedError              records of an async invocation failed (raised after all ran)
 
 Messages say what was expected, what was found and where; the same facts are attributes.
@@ -25,6 +26,7 @@ from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
+    "BucketNotAllowedError",
     "EventShapeError",
     "LimitExceededError",
     "MissingStampError",
@@ -230,6 +232,16 @@ class StaleObjectError(VersionedMsgsError, LookupError):
         self.bucket = bucket
         self.key = key
         self.reason = reason
+
+
+class BucketNotAllowedError(VersionedMsgsError, PermissionError):
+    """A record asked for an S3 read the consumer does not allow: a large-payload pointer or
+    an S3 notification naming a bucket outside ``allowed_buckets`` (an ARN or access point
+    included, unless listed exactly). ``bucket`` is the bucket named; no request was made."""
+
+    def __init__(self, message: str, *, bucket: str, message_id: str | None = None) -> None:
+        super().__init__(message, message_id=message_id)
+        self.bucket = bucket
 
 
 class RecordsFailedError(VersionedMsgsError):
