@@ -339,3 +339,76 @@ def test_standard_queue_retries_do_not_hold_anything() -> None:
     result = pub.send_batch("https://sqs/q", _orders(13), group_id="a")
     assert fake.calls == [list(range(10)), [10, 11, 12], [9]]
     assert result.ok
+
+
+# ---- a whole call throttled -----------------------------------------------------------------
+
+# (operation, the error code the service answers a throttled call with)
+THROTTLED_CALLS = {
+    "sqs": ("SendMessageBatch", "RequestThrottled"),
+    "sns": ("PublishBatch", "Throttled"),
+    "events": ("PutEvents", "ThrottlingException"),
+    "kinesis": ("PutRecords", "ProvisionedThroughputExceededException"),
+}
+
+
+def _throttle_calls(client: Any, operation: str, code: str, times: int) -> list[int]:
+    """Answer the first ``times`` calls of ``operation`` with a throttling error (status 400),
+    as botocore raises it once its own retries are spent; later calls reach moto."""
+    from botocore.awsrequest import AWSResponse
+
+    calls: list[int] = []
+
+    def before_call(**_: Any) -> Any:
+        calls.append(1)
+        if len(calls) > times:
+            return None
+        parsed = {
+            "Error": {"Code": code, "Message": "Rate exceeded"},
+            "ResponseMetadata": {"HTTPStatusCode": 400, "HTTPHeaders": {}},
+        }
+        return AWSResponse("https://throttled.invalid/", 400, {}, None), parsed
+
+    service = client.meta.service_model.service_id.hyphenize()
+    client.meta.events.register(f"before-call.{service}.{operation}", before_call)
+    return calls
+
+
+def _real_target(aws: Emulator, kind: str) -> tuple[Any, Any]:
+    """A real moto client for ``kind`` and a function sending ``n`` orders through it."""
+    client = aws.client(kind)
+    if kind == "sqs":
+        url = client.create_queue(QueueName="throttled")["QueueUrl"]
+        return client, lambda pub, msgs: pub.send_batch(url, msgs)
+    if kind == "sns":
+        arn = client.create_topic(Name="throttled")["TopicArn"]
+        return client, lambda pub, msgs: pub.publish_batch(arn, msgs)
+    if kind == "events":
+        return client, lambda pub, msgs: pub.put_events(msgs, source="app")
+    client.create_stream(StreamName="throttled", ShardCount=1)
+    return client, lambda pub, msgs: pub.put_records(
+        "throttled", msgs, partition_key=lambda m: m.order_id
+    )
+
+
+@pytest.mark.parametrize("kind", list(THROTTLED_CALLS))
+def test_a_call_throttled_whole_is_retryable_and_retried(aws: Emulator, kind: str) -> None:
+    """A batch call refused whole by throttling (nothing of it was accepted) is retried like
+    a throttled entry; throttled on every attempt, its entries are reported retryable, with
+    the service's code and the attempts made."""
+    operation, code = THROTTLED_CALLS[kind]
+    client, send = _real_target(aws, kind)
+    calls = _throttle_calls(client, operation, code, times=1)
+    pub = vm.Publisher(make_registry(), backoff=0, max_attempts=3, **{kind: client})
+    result = send(pub, _orders(3))
+    assert result.ok, result.failed
+    assert [s.index for s in result.succeeded] == [0, 1, 2]
+    assert len(calls) == 2
+
+    calls = _throttle_calls(client, operation, code, times=99)
+    result = send(pub, _orders(3))
+    assert result.succeeded == []
+    assert [(f.index, f.code, f.retryable, f.attempts) for f in result.failed] == [
+        (i, code, True, 3) for i in range(3)
+    ]
+    assert len(calls) == 3

@@ -12,7 +12,7 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 
-from .error_codes import error_code, error_message
+from .error_codes import THROTTLED, error_code, error_message
 
 __all__ = ["BatchFailure", "BatchResult", "BatchSuccess", "EntryOutcome", "run_batches"]
 
@@ -116,8 +116,11 @@ def run_batches(
     ``call`` sends one chunk of ``(index, entry)`` pairs and returns an outcome per index; an
     index it leaves out is reported as failed (code ``MissingFromResponse``). A request that
     fails as a whole (botocore has already retried throttling and 5xx) fails its entries
-    with the error's code, and the other chunks still go out. Retries wait an exponentially
-    growing, fully jittered delay (``backoff`` x 2^attempt).
+    with the error's code, and the other chunks still go out. A request throttled as a whole
+    (a code in ``THROTTLED``: nothing of it was accepted) is retryable, and its entries are
+    retried like throttled entries; any other whole-request failure is final, since AWS may
+    have accepted part of it. Retries wait an exponentially growing, fully jittered delay
+    (``backoff`` x 2^attempt).
 
     ``group_of`` (FIFO targets) keeps each message group in order: once an entry of a group
     fails, the group's later entries are held back and go out behind it when it is retried,
@@ -165,7 +168,11 @@ def run_batches(
                 # BotoCoreError (a timeout, say) has no AWS code: its class names it.
                 code = error_code(exc) or type(exc).__name__
                 message = error_message(exc)
-                outcomes = {i: EntryOutcome(code=code, message=message) for i, _ in pairs}
+                throttled = isinstance(exc, ClientError) and code in THROTTLED
+                outcomes = {
+                    i: EntryOutcome(code=code, message=message, retryable=throttled)
+                    for i, _ in pairs
+                }
             overtaken = _overtaken(send, outcomes, group_of)
             for item in send:
                 out = outcomes.get(item.index)

@@ -11,6 +11,7 @@ from typing import Any
 __all__ = [
     "NOT_FOUND",
     "PRECONDITION_FAILED",
+    "THROTTLED",
     "TRANSIENT",
     "error_code",
     "error_message",
@@ -21,12 +22,30 @@ __all__ = [
 NOT_FOUND = frozenset({"NoSuchKey", "404", "NotFound"})
 # S3's answers when IfMatch no longer matches: the object changed since it was read.
 PRECONDITION_FAILED = frozenset({"PreconditionFailed", "412"})
-# Codes worth retrying later: throttling and AWS-side failures.
-TRANSIENT = frozenset(
+# Throttling: the request was refused before any of it was done, so sending it again is
+# safe. botocore's list of throttling codes, with SNS's ``Throttled`` and KMS's (a key
+# behind an encrypted queue or stream).
+THROTTLED = frozenset(
     {
-        "SlowDown",
         "Throttling",
         "ThrottlingException",
+        "ThrottledException",
+        "Throttled",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "BandwidthLimitExceeded",
+        "LimitExceededException",
+        "SlowDown",
+        "KMSThrottlingException",
+        "429",
+    }
+)
+# Codes worth retrying later: throttling and AWS-side failures.
+TRANSIENT = THROTTLED | frozenset(
+    {
         "RequestTimeout",
         "InternalError",
         "ServiceUnavailable",
