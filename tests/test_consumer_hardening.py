@@ -374,3 +374,122 @@ def test_a_body_with_a_lone_surrogate_is_rejected_as_a_payload_error(fast: bool)
     assert isinstance(error, vm.PayloadError)
     assert "surrogate" in str(error)
     assert "\ud800" not in str(error)
+
+
+# ---- Lambda deadlines ------------------------------------------------------------------
+
+
+class FakeClock:
+    """``clock.monotonic`` for the consumer: time moves only when a handler says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class FakeContext:
+    """Lambda's context: ``get_remaining_time_in_millis`` read from the fake clock."""
+
+    def __init__(self, clock: FakeClock, timeout_ms: int) -> None:
+        self.clock = clock
+        self.deadline = clock.now + timeout_ms / 1000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int((self.deadline - self.clock.now) * 1000)
+
+
+@pytest.fixture
+def fake_clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    from versioned_msgs._aws import clock
+
+    fake = FakeClock()
+    monkeypatch.setattr(clock, "monotonic", fake)
+    return fake
+
+
+def _slow_consumer(
+    fake_clock: FakeClock, ms_per_record: int, **options: Any
+) -> tuple[vm.Consumer, list[str]]:
+    """A consumer whose handler takes ``ms_per_record`` of the fake clock per record."""
+    consumer = vm.Consumer(consumer_registry(), **options)
+    started: list[str] = []
+
+    @consumer.handler(OrderV2)
+    def handle(order: OrderV2, meta: vm.Meta) -> None:
+        started.append(order.id)
+        fake_clock.now += ms_per_record / 1000
+
+    return consumer, started
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["process", "reference"])
+def test_no_record_starts_within_the_deadline_margin(fake_clock: FakeClock, fast: bool) -> None:
+    """A 9 s invocation, records taking 2 s each, the default 1 s margin: four records run
+    (the fifth would start at 8 s, within the margin); the rest are ``deferred``, listed in
+    batchItemFailures, never started, and counted by outcome."""
+    consumer, started = _slow_consumer(fake_clock, 2000)
+    encs = [PRODUCER.encode(OrderV2(id=f"o{i}", qty=i)) for i in range(7)]
+    event = sqs_event(*encs)
+    context = FakeContext(fake_clock, 9_000)
+    report = consumer._process(event, context=context, fast=fast)
+    assert [r.outcome for r in report.records] == ["handled"] * 4 + ["deferred"] * 3
+    assert started == ["o0", "o1", "o2", "o3"]
+    ids = [rec["messageId"] for rec in event["Records"]]
+    assert report.response == {"batchItemFailures": [{"itemIdentifier": i} for i in ids[4:]]}
+    deferred = report.records[4]
+    assert "deadline_margin_ms" in str(deferred.error)
+    assert report.counts()[("(none)", 0, "deferred")] == 3
+
+
+def test_the_deadline_is_read_through_process_and_handle_event(fake_clock: FakeClock) -> None:
+    """``process(event, context)`` and ``handle_event`` honour the context; with a Kinesis
+    event the deferred records follow the first one in batchItemFailures; an async source
+    raises RecordsFailedError naming them."""
+    consumer, _ = _slow_consumer(fake_clock, 600, deadline_margin_ms=500)
+    encs = [PRODUCER.encode(OrderV2(id=f"o{i}", qty=i)) for i in range(4)]
+    report = consumer.process(kinesis_event(*encs), FakeContext(fake_clock, 1600))
+    assert [r.outcome for r in report.records] == ["handled", "handled", "deferred", "deferred"]
+    from versioned_msgs.testing import sns_event
+
+    with pytest.raises(vm.RecordsFailedError):
+        consumer.handle_event(sns_event(*encs), FakeContext(fake_clock, 1600))
+
+
+def test_a_short_timeout_still_processes_records(fake_clock: FakeClock) -> None:
+    """The margin is capped at half the time the invocation started with: a 1 s timeout
+    with the default 1 s margin still runs records for half a second."""
+    consumer, started = _slow_consumer(fake_clock, 200)
+    encs = [PRODUCER.encode(OrderV2(id=f"o{i}", qty=i)) for i in range(5)]
+    report = consumer.process(sqs_event(*encs), FakeContext(fake_clock, 1000))
+    assert [r.outcome for r in report.records] == ["handled"] * 3 + ["deferred"] * 2
+    assert started == ["o0", "o1", "o2"]
+
+
+def test_no_context_or_no_margin_means_no_deadline(fake_clock: FakeClock) -> None:
+    """Without a context (or with deadline_margin_ms=None, or a context without the method)
+    every record runs, however long it takes."""
+    encs = [PRODUCER.encode(OrderV2(id=f"o{i}", qty=i)) for i in range(3)]
+    for consumer, context in (
+        (_slow_consumer(fake_clock, 10_000)[0], None),
+        (
+            _slow_consumer(fake_clock, 10_000, deadline_margin_ms=None)[0],
+            FakeContext(fake_clock, 1),
+        ),
+        (_slow_consumer(fake_clock, 10_000)[0], object()),
+    ):
+        report = consumer.process(sqs_event(*encs), context)
+        assert [r.outcome for r in report.records] == ["handled"] * 3
+    with pytest.raises(ValueError, match="deadline_margin_ms"):
+        vm.Consumer(consumer_registry(), deadline_margin_ms=-1)
+
+
+def test_a_deferred_record_counts_as_a_fast_path_hand_back(fake_clock: FakeClock) -> None:
+    """Past the deadline the fast path starts nothing itself: the records it hands back are
+    counted with the reason "deadline"."""
+    consumer, _ = _slow_consumer(fake_clock, 2000)
+    encs = [PRODUCER.encode(OrderV2(id=f"o{i}", qty=i)) for i in range(4)]
+    consumer.process(sqs_event(*encs), FakeContext(fake_clock, 5000))
+    stats = consumer._sqs_fast.stats
+    assert (stats.fast, dict(stats.handed_back)) == (2, {"deadline": 2})

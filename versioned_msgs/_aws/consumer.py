@@ -17,6 +17,7 @@ two paths equal record by record.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, Literal, TypeVar
 
@@ -39,6 +40,7 @@ from .._core.meta import Meta
 from .._core.registry import Registry, model_decoder, upgrading_decoder
 from .._core.routing import route
 from .._core.stamp import MAX_VERSION, Stamp
+from . import clock
 from .events import (
     EVERY_ORDER_KEY,
     INVALID,
@@ -93,6 +95,9 @@ _M = TypeVar("_M")
 _R = TypeVar("_R")
 
 _MAX_REASON = 1024
+
+#: Milliseconds before Lambda's timeout after which no new record starts.
+DEFAULT_DEADLINE_MARGIN_MS = 1000
 
 #: The most S3 objects one message may name (an S3 notification lists one in practice).
 DEFAULT_MAX_S3_RECORDS = 10
@@ -203,6 +208,13 @@ class Consumer:
     Refused records are ``rejected`` with :class:`BucketNotAllowedError` and no S3 request.
     ``max_s3_records`` caps the S3 objects one message may name (an S3 notification
     listing several): a message naming more is rejected whole.
+
+    Lambda deadlines: when the invocation's ``context`` says fewer than
+    ``deadline_margin_ms`` milliseconds remain (``get_remaining_time_in_millis()``, read
+    once as the invocation starts; the margin is capped at half of that time), no new
+    record starts: the rest are ``deferred``,
+    reported as failures (``batchItemFailures``; async sources raise) so the source delivers
+    them again instead of Lambda timing out mid-batch. ``None`` turns this off.
     """
 
     def __init__(
@@ -220,6 +232,7 @@ class Consumer:
         unversioned_type: str | None = None,
         allowed_buckets: Iterable[str] | None = None,
         max_s3_records: int = DEFAULT_MAX_S3_RECORDS,
+        deadline_margin_ms: int | None = DEFAULT_DEADLINE_MARGIN_MS,
     ) -> None:
         _check_policy("on_newer", on_newer)
         _check_policy("on_unknown", on_unknown)
@@ -244,6 +257,16 @@ class Consumer:
         if max_s3_records < 1:
             raise ValueError(f"max_s3_records: expected at least 1, got {max_s3_records}")
         self.max_s3_records = max_s3_records
+        if deadline_margin_ms is not None and (
+            isinstance(deadline_margin_ms, bool)
+            or not isinstance(deadline_margin_ms, int)
+            or deadline_margin_ms < 0
+        ):
+            raise ValueError(
+                f"deadline_margin_ms: expected a number of milliseconds >= 0 or None, "
+                f"got {deadline_margin_ms!r}"
+            )
+        self.deadline_margin_ms = deadline_margin_ms
         self._sqs = sqs
         # type -> {model version: (handler, model)}
         self._handlers: dict[str, dict[int, tuple[Callable[[Any, Meta], Any], type[Any]]]] = {}
@@ -427,24 +450,23 @@ class Consumer:
         The counts go to ``metrics`` once, for the whole invocation. Raises
         :class:`EventShapeError` for an event of no known shape.
         """
-        return self._process(event, fast=True)
+        return self._process(event, context=context, fast=True)
 
-    def _process(self, event: Any, *, fast: bool) -> Report:
+    def _process(self, event: Any, *, context: Any = None, fast: bool) -> Report:
         """:meth:`process`; with ``fast=False`` every record takes the reference path (the
         differential tests compare the two)."""
         trigger, raw = event_records(event)
+        deadline = self._deadline(context)
         runs: list[tuple[int, Outcome]] = []
         if trigger == SQS and fast:
-            items, runs, results = self._sqs_fast.process(raw)
+            items, runs, results = self._sqs_fast.process(raw, deadline)
         else:
             items = results = []
-            append = results.append
             stopped: set[str] = set()
             # a FIFO queue's event or not, told by its first record (one event, one queue)
             fifo = trigger == SQS and bool(raw) and is_fifo_record(raw[0])
             for rec in raw:
-                for r in self._expand(trigger, rec, fifo):
-                    append(self._process_in_order(r, stopped))
+                results += self._reference_record(trigger, rec, stopped, fifo, deadline)
         report = Report._compact(items, runs, lambda_response(trigger, results), trigger)
         if self.metrics is not None:
             try:
@@ -510,10 +532,48 @@ class Consumer:
 
     # ---- the reference path -------------------------------------------------------------
 
-    def _reference_sqs_record(self, rec: Any, stopped: set[str], fifo: bool) -> list[RecordResult]:
+    def _deadline(self, context: Any) -> float:
+        """The ``clock.monotonic()`` time after which no record starts (inf: none)."""
+        margin = self.deadline_margin_ms
+        remaining = getattr(context, "get_remaining_time_in_millis", None)
+        if margin is None or not callable(remaining):
+            return math.inf
+        try:
+            left = float(remaining())
+        except Exception:  # a context of another kind: no deadline rather than no records
+            return math.inf
+        # Capped at half the time there was: a short timeout (a worker's 1 s visibility, a
+        # 2 s Lambda) still leaves time for records.
+        return clock.monotonic() + (left - min(margin, left / 2)) / 1000.0
+
+    def _reference_record(
+        self, trigger: Trigger, rec: Any, stopped: set[str], fifo: bool | None, deadline: float
+    ) -> list[RecordResult]:
+        """One raw record through the reference path: its records in order, or, once
+        ``deadline`` has passed, ``deferred`` without being started."""
+        recs = self._expand(trigger, rec, fifo)
+        if clock.monotonic() < deadline:
+            return [self._process_in_order(r, stopped) for r in recs]
+        return [
+            RecordResult(
+                "deferred",
+                r.message_id,
+                None,
+                NotProcessed(
+                    f"{r.message_id}: not started, the invocation is within "
+                    f"{self.deadline_margin_ms} ms of Lambda's timeout (deadline_margin_ms)",
+                    message_id=r.message_id,
+                ),
+            )
+            for r in recs
+        ]
+
+    def _reference_sqs_record(
+        self, rec: Any, stopped: set[str], fifo: bool, deadline: float
+    ) -> list[RecordResult]:
         """One raw SQS record of a FIFO queue's event or not through the reference path (the
         fast path's hand-back)."""
-        return [self._process_in_order(r, stopped) for r in self._expand(SQS, rec, fifo)]
+        return self._reference_record(SQS, rec, stopped, fifo, deadline)
 
     def _expand(self, trigger: Trigger, rec: Any, fifo: bool | None) -> list[Record]:
         """:func:`~.events.expand`, with the fan-out cap: a message naming more than
@@ -785,6 +845,7 @@ def consume(
     max_bytes: int = DEFAULT_MAX_BYTES,
     allowed_buckets: Iterable[str] | None = None,
     max_s3_records: int = DEFAULT_MAX_S3_RECORDS,
+    deadline_margin_ms: int | None = DEFAULT_DEADLINE_MARGIN_MS,
 ) -> Callable[[Callable[[_M, Meta], Any]], LambdaHandler[_M]]:
     """Decorator: turn ``fn(msg: Model, meta)`` into a Lambda handler ``(event, context)``.
 
@@ -803,6 +864,7 @@ def consume(
         max_bytes=max_bytes,
         allowed_buckets=allowed_buckets,
         max_s3_records=max_s3_records,
+        deadline_margin_ms=deadline_margin_ms,
         unversioned_type=registry.lookup(model)[0] if isinstance(on_unversioned, int) else None,
     )
 

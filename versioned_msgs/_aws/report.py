@@ -36,10 +36,11 @@ Outcome = Literal[
     "rejected",
     "parked",
     "failed",
+    "deferred",
 ]
 
 #: Outcomes reported back to the source (batchItemFailures, or an exception).
-FAILED_OUTCOMES = frozenset({"retried", "rejected", "failed"})
+FAILED_OUTCOMES = frozenset({"retried", "rejected", "failed", "deferred"})
 
 
 # Not gc=False: ``error`` holds an exception whose traceback references the frames (and so

@@ -19,6 +19,8 @@ value, compared in full):
   it), so the decoder sees the bytes the reference path would;
 - the record's FIFO group has not failed earlier in the batch (whether the event comes
   from a FIFO queue is read from its first record, by both paths);
+- the invocation's deadline has not passed (``clock.monotonic()`` is read before each
+  record, as the reference path does);
 - the decoder returns a model instance.
 
 The record's ``Meta`` is then the plan's template with the record's own message id, user
@@ -46,6 +48,7 @@ Two shapes of batch are recognised:
 from __future__ import annotations
 
 import itertools
+import math
 import operator
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -65,6 +68,7 @@ from .._core.attributes import (
 from .._core.errors import VersionedMsgsError
 from .._core.meta import Meta
 from .._core.stamp import JSON, Stamp
+from . import clock
 from .events import EVERY_ORDER_KEY as _EVERY
 from .events import SQS, is_fifo_record
 from .report import Outcome, RecordResult
@@ -81,11 +85,12 @@ HandBackReason = Literal[
     "decode",  # the decoder raised (the reference path names the problem)
     "stopped group",  # an earlier record of its FIFO group failed
     "record shape",  # a field missing or of the wrong type
+    "deadline",  # Lambda's deadline is near: the reference path defers the record
     "unexpected",  # anything else: a bug of the fast path
 ]
 
 PlanFor = Callable[[str, int, "int | None"], "Plan"]
-Reference = Callable[[Any, set[str], bool], list[RecordResult]]
+Reference = Callable[[Any, set[str], bool, float], list[RecordResult]]
 
 
 class FastPathStats:
@@ -227,8 +232,9 @@ class SqsFastPath:
     """The SQS shortcut of one consumer (see the module docstring for its contract).
 
     ``plan_for(type, version, readable_by)`` is the consumer's plan lookup;
-    ``reference(record, stopped, fifo)`` runs one raw record of a FIFO queue's event or not
-    through the reference path (``stopped``: the FIFO groups that failed so far).
+    ``reference(record, stopped, fifo, deadline)`` runs one raw record of a FIFO queue's
+    event or not through the reference path (``stopped``: the FIFO groups that failed so
+    far; ``deadline``: the ``clock.monotonic()`` time after which no record starts).
     :meth:`clear` forgets every entry (the consumer's handlers changed).
     """
 
@@ -321,6 +327,7 @@ class SqsFastPath:
         fifo: bool,
         items: list[Any],
         results: list[RecordResult],
+        deadline: float,
     ) -> None:
         """Count why ``rec`` leaves the fast path, then run it through the reference path and
         add its results to the batch's ``items`` and ``results``."""
@@ -340,22 +347,24 @@ class SqsFastPath:
             reason = "unexpected"
         self.stats.handed_back[reason] += 1
         self._handed += 1
-        done = self._reference(rec, stopped, fifo)
+        done = self._reference(rec, stopped, fifo, deadline)
         items += done
         results += done
 
     # ---- batches ------------------------------------------------------------------------
 
-    def process(self, raw: list[Any]) -> Processed:
+    def process(self, raw: list[Any], deadline: float = math.inf) -> Processed:
         """Every record's result (see the module docstring).
 
         Returns the items of a compact :class:`~.report.Report` (the Meta alone for a record
         the fast path handled, a RecordResult for any other), their outcome runs, and the
         RecordResults alone (the only ones that can have failed).
         """
-        uniform = self._uniform_batch(raw)
+        uniform = self._uniform_batch(raw, deadline)
         if uniform is not None:
             return uniform
+        now = clock.monotonic
+        timed = deadline != math.inf  # (no context: skip the clock)
         items: list[Any] = []
         append = items.append
         runs: list[tuple[int, Outcome]] = []
@@ -378,6 +387,8 @@ class SqsFastPath:
         by_digest: dict[str | None, tuple[Any, _Loaded]] = {}
         for rec in raw:
             try:
+                if timed and now() >= deadline:
+                    raise _HandBack("deadline")
                 attrs = rec["messageAttributes"]
                 if attrs != seen:  # in full: stamp and user attributes alike
                     digest = rec.get(_DIGEST)
@@ -415,7 +426,7 @@ class SqsFastPath:
                     raise _HandBack
                 msg = decode(body)
             except Exception as exc:
-                self._hand_back(rec, exc, stopped, fifo, items, results)
+                self._hand_back(rec, exc, stopped, fifo, items, results, deadline)
                 continue
             meta = replace(
                 template, message_id=mid, attributes=copy_user(), group_id=gid, record=rec
@@ -434,7 +445,7 @@ class SqsFastPath:
         self.stats.fast += len(raw) - (self._handed - handed_before)
         return items, runs, results
 
-    def _uniform_batch(self, raw: list[Any]) -> Processed | None:
+    def _uniform_batch(self, raw: list[Any], deadline: float) -> Processed | None:
         """A standard queue's batch checked as a whole: every record's attributes equal to
         the first record's (or the same stamp attributes and user attribute names, the
         user's values then read from each record), string message ids, no message group,
@@ -494,11 +505,15 @@ class SqsFastPath:
             users = list(map(dict.copy, _repeat(user, n)))
         handed_before = self._handed
         stopped: set[str] = set()  # (a standard queue: no group ever stops)
+        now = clock.monotonic
+        timed = deadline != math.inf  # (no context: skip the clock)
         for rec, body, mid, attributes in zip(raw, bodies, mids, users, strict=True):
             try:
+                if timed and now() >= deadline:
+                    raise _HandBack("deadline")
                 msg = decode(body)
             except Exception as exc:
-                self._hand_back(rec, exc, stopped, False, items, results)
+                self._hand_back(rec, exc, stopped, False, items, results, deadline)
                 continue
             meta = replace(template, message_id=mid, attributes=attributes, record=rec)
             try:
