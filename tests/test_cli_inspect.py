@@ -100,3 +100,23 @@ def test_inspect_bad_target_is_usage_error(capsys: pytest.CaptureFixture[str]) -
     """Neither s3:// nor a URL: exit 2."""
     assert main(["inspect", "queue-name"]) == 2
     assert "expected s3://BUCKET/KEY or an SQS queue URL" in capsys.readouterr().err
+
+
+def test_inspect_reports_a_deeply_nested_object(
+    aws: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A stamped object nested far deeper than Python's JSON reader follows is reported as
+    such (exit 0), not a RecursionError; its contents are not printed."""
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket="inspect-me")
+    enc = registry_v1.encode(OrderCreatedV1(order_id="o-1", total_cents=5))
+    body = b'{"order_id":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    s3.put_object(
+        Bucket="inspect-me", Key="deep.json", Body=body, Metadata=enc.stamp.to_s3_metadata()
+    )
+    url = "s3://inspect-me/deep.json"
+    assert main(["inspect", url, "--registry", TARGET, "--endpoint-url", aws.endpoint_url]) == 0
+    out = capsys.readouterr().out
+    assert "type           order.created" in out
+    assert f"{len(body)} bytes, JSON nested too deeply to show" in out
+    assert "[[[" not in out

@@ -36,15 +36,17 @@ def _summary(body: bytes, limit: int = 60) -> str:
     """The top-level fields of a JSON body, briefly."""
     try:
         data = json.loads(body)
-    except ValueError:
-        return f"{len(body)} bytes, not JSON"
-    if isinstance(data, dict):
+        if not isinstance(data, dict):
+            return type(data).__name__
         parts = []
         for k, v in data.items():
             text = json.dumps(v, separators=(",", ":"))
             parts.append(f"{k}={text if len(text) <= limit else text[: limit - 3] + '...'}")
-        return ", ".join(parts) if parts else "{}"
-    return type(data).__name__
+    except ValueError:
+        return f"{len(body)} bytes, not JSON"
+    except RecursionError:  # nested deeper than the interpreter's recursion limit
+        return f"{len(body)} bytes, JSON nested too deeply to show"
+    return ", ".join(parts) if parts else "{}"
 
 
 def _decode_row(registry: Registry, body: bytes, stamp: Stamp | None) -> tuple[str, object]:
