@@ -129,3 +129,40 @@ def test_errors_survive_pickle_and_copy(err: vm.VersionedMsgsError) -> None:
         assert str(back) == str(err)
         assert vars(back) == vars(err)
         assert back.message_id == err.message_id
+
+
+def test_a_huge_stamp_value_is_cut_in_the_message() -> None:
+    """A 256 KiB ``vmsg-type`` is refused with its first characters and its length, never
+    echoed in full into the error (and so into every log line that prints it)."""
+    huge = "X" * 262_144
+    with pytest.raises(vm.StampError) as info:
+        vm.Stamp.from_message_attributes(
+            {
+                "vmsg-type": {"DataType": "String", "StringValue": huge},
+                "vmsg-version": {"DataType": "Number", "StringValue": "1"},
+            }
+        )
+    text = str(info.value)
+    assert len(text) < 300
+    assert "262146 characters" in text  # the repr's length, quotes included
+
+
+def test_records_failed_error_names_a_handler_exception_by_its_type_only() -> None:
+    """A handler's own exception may carry payload values (a card number in a ValueError):
+    RecordsFailedError, which Lambda logs, names its type and keeps it on the result."""
+    from consumer_models import PRODUCER, OrderV2, consumer_registry
+
+    from versioned_msgs.testing import sns_event
+
+    consumer = vm.Consumer(consumer_registry())
+
+    @consumer.handler(OrderV2)
+    def handle(order: OrderV2, meta: vm.Meta) -> None:
+        int("4111 1111 1111 1111")
+
+    with pytest.raises(vm.RecordsFailedError) as info:
+        consumer.handle_event(sns_event(PRODUCER.encode(OrderV2(id="a", qty=1))), None)
+    assert "ValueError" in str(info.value)
+    assert "4111" not in str(info.value)
+    [failed] = info.value.report.failures
+    assert "4111" in str(failed.error)  # the user's exception itself is kept as it was

@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from .errors import StampError
+from .errors import StampError, shown
 from .stamp import Stamp, _check_producer, _check_readable_by, _check_type, _check_version, is_json
 
 __all__ = [
@@ -96,7 +96,7 @@ def unembed(body: bytes | bytearray | memoryview) -> tuple[Stamp | None, bytes]:
     head = env.vmsg
     if not isinstance(head, dict):
         raise StampError(
-            f"{where}: expected vmsg to be an object, got {head!r}",
+            f"{where}: expected vmsg to be an object, got {shown(head)}",
             field="vmsg",
             value=head,
         )

@@ -43,6 +43,19 @@ __all__ = [
 ]
 
 
+#: How much of an untrusted value a message may show (stamp fields, attribute entries).
+SHOWN_MAX = 64
+
+
+def shown(value: object) -> str:
+    """``repr(value)`` for an error message, cut to :data:`SHOWN_MAX` characters: stamps are
+    untrusted input, and a 256 KiB ``vmsg-type`` must not be echoed into every log line."""
+    text = repr(value)
+    if len(text) <= SHOWN_MAX:
+        return text
+    return f"{text[:SHOWN_MAX]}... ({len(text)} characters)"
+
+
 class VersionedMsgsError(Exception):
     """Base of every error this library raises on purpose.
 
@@ -254,9 +267,17 @@ class RecordsFailedError(VersionedMsgsError):
     def __init__(self, report: Any) -> None:
         self.report = report
         failures = report.failures
+        # Our errors name fields and kinds of problems; a handler's own exception may hold
+        # payload values, so only its type is named (the result keeps the exception).
         parts = [
             f"{r.message_id or '?'} {r.outcome}"
-            + (f" ({type(r.error).__name__}: {r.error})" if r.error is not None else "")
+            + (
+                ""
+                if r.error is None
+                else f" ({type(r.error).__name__}: {r.error})"
+                if isinstance(r.error, VersionedMsgsError)
+                else f" ({type(r.error).__name__})"
+            )
             for r in failures[:10]
         ]
         more = f" and {len(failures) - 10} more" if len(failures) > 10 else ""

@@ -20,7 +20,7 @@ from .attributes import (
     ATTR_VERSION,
     attribute_text,
 )
-from .errors import StampError
+from .errors import StampError, shown
 
 __all__ = ["JSON", "MAX_VERSION", "Stamp", "is_json"]
 
@@ -56,7 +56,8 @@ def is_json(content_type: str) -> bool:
 def _check_type(value: object, where: str, key: str = "type") -> str:
     if not isinstance(value, str) or _TYPE_RE.fullmatch(value) is None:
         raise StampError(
-            f"{where}: expected {key} to be a message type matching {TYPE_PATTERN}, got {value!r}",
+            f"{where}: expected {key} to be a message type matching {TYPE_PATTERN}, "
+            f"got {shown(value)}",
             field="type",
             value=value,
         )
@@ -67,7 +68,8 @@ def _check_version(value: object, field: str, where: str, key: str | None = None
     """Check a version given as a number (constructor, embedded envelope)."""
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_VERSION:
         raise StampError(
-            f"{where}: expected {key or field} to be a positive integer below 2^31, got {value!r}",
+            f"{where}: expected {key or field} to be a positive integer below 2^31, "
+            f"got {shown(value)}",
             field=field,
             value=value,
         )
@@ -79,7 +81,7 @@ def _parse_version(text: object, field: str, where: str, key: str | None = None)
     if not isinstance(text, str) or _VERSION_RE.fullmatch(text) is None or int(text) > MAX_VERSION:
         raise StampError(
             f"{where}: expected {key or field} to be a positive integer below 2^31 in "
-            f"canonical decimal (e.g. '2'), got {text!r}",
+            f"canonical decimal (e.g. '2'), got {shown(text)}",
             field=field,
             value=text,
         )
@@ -100,7 +102,7 @@ def _check_producer(value: object, where: str, key: str = "producer") -> str:
     if not isinstance(value, str) or _PRODUCER_RE.fullmatch(value) is None:
         raise StampError(
             f"{where}: expected {key} to be 1-{MAX_PRODUCER} printable ASCII characters, "
-            f"got {value!r}",
+            f"got {shown(value)}",
             field="producer",
             value=value,
         )
@@ -114,7 +116,8 @@ def _check_content_type(value: object, where: str, key: str = "content_type") ->
         or _CONTENT_TYPE_RE.fullmatch(value) is None
     ):
         raise StampError(
-            f"{where}: expected {key} to be a media type such as 'application/json', got {value!r}",
+            f"{where}: expected {key} to be a media type such as 'application/json', "
+            f"got {shown(value)}",
             field="content_type",
             value=value,
         )
@@ -403,20 +406,20 @@ def _attr_string(name: str, attr: object, family: str) -> str | None:
     if attr.__class__ is not dict and not isinstance(attr, Mapping):  # dict: skip the ABC check
         raise StampError(
             f"message attributes: expected {name} to be an attribute object with a DataType "
-            f"and a StringValue, got {attr!r}",
+            f"and a StringValue, got {shown(attr)}",
             field=_field(name),
             value=attr,
         )
     dtype, value = attribute_text(attr)
     if dtype != family and not (isinstance(dtype, str) and dtype.startswith(family + ".")):
         raise StampError(
-            f"message attributes: expected {name} to have DataType {family}, got {dtype!r}",
+            f"message attributes: expected {name} to have DataType {family}, got {shown(dtype)}",
             field=_field(name),
             value=dtype,
         )
     if not isinstance(value, str):
         raise StampError(
-            f"message attributes: expected {name} to carry a string value, got {value!r}",
+            f"message attributes: expected {name} to carry a string value, got {shown(value)}",
             field=_field(name),
             value=value,
         )
