@@ -447,8 +447,10 @@ class Consumer:
     def process(self, event: Any, context: Any = None) -> Report:
         """Process every record of a Lambda event; never raises for a record's failure.
 
-        The counts go to ``metrics`` once, for the whole invocation. Raises
-        :class:`EventShapeError` for an event of no known shape.
+        ``context`` is Lambda's context object: its remaining time sets the deadline after
+        which no record starts (``deadline_margin_ms``). The counts go to ``metrics`` once,
+        for the whole invocation. Raises :class:`EventShapeError` for an event of no known
+        shape.
         """
         return self._process(event, context=context, fast=True)
 
