@@ -8,6 +8,7 @@ import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -290,3 +291,68 @@ def test_table_and_progress() -> None:
     assert text.startswith("\rupgrading [")
     assert "4/4" in text
     assert text.endswith("\n")
+
+
+PLANTED = "import pathlib\npathlib.Path('planted-{name}-imported').touch()\nraise SystemExit(97)\n"
+
+
+def test_planted_modules_in_the_current_directory_do_not_shadow_installed_ones(
+    project: Callable[[str, str], str], tmp_path: Path
+) -> None:
+    """Loading MODULE:ATTR from the current directory leaves how every other name resolves
+    alone: a boto3.py or msgspec.py there is not found before the installed package. The
+    user's own module still imports its neighbours, and packages load as packages."""
+    from importlib.machinery import PathFinder
+
+    for name in ("boto3", "msgspec"):
+        (tmp_path / f"{name}.py").write_text(PLANTED.format(name=name))
+    project("regs_helper", "NOTE = 'from the helper'\n")
+    mod = project("regs_planted", GOOD + "from regs_helper import NOTE\n")
+    (tmp_path / "regs_pkg").mkdir()
+    (tmp_path / "regs_pkg" / "__init__.py").write_text("")
+    (tmp_path / "regs_pkg" / "models.py").write_text(GOOD)
+    assert main(["check", f"{mod}:registry"]) == 0
+    assert sys.modules[mod].NOTE == "from the helper"
+    try:
+        assert main(["check", "regs_pkg.models:registry"]) == 0
+        assert sys.modules["regs_pkg"].__path__ == [str(tmp_path / "regs_pkg")]
+    finally:
+        for name in ("regs_pkg.models", "regs_pkg", "regs_helper"):
+            sys.modules.pop(name, None)
+    for name in ("boto3", "msgspec"):
+        spec = PathFinder.find_spec(name, sys.path)
+        assert spec is not None
+        assert spec.origin is not None
+        assert not spec.origin.startswith(str(tmp_path)), spec.origin
+    assert not list(tmp_path.glob("planted-*"))
+
+
+@pytest.mark.parametrize("how", ["console script", "python -m"])
+def test_the_command_never_imports_a_planted_boto3(
+    project: Callable[[str, str], str], tmp_path: Path, aws: Any, how: str
+) -> None:
+    """End to end: `versioned-msgs inspect QUEUE --registry MODULE:ATTR` run in a directory
+    holding boto3.py (and msgspec.py) loads the user's registry from there, and the packages
+    from where they are installed. (`python -m` imports msgspec, with the package itself,
+    before any code of ours runs: a msgspec.py there is Python's doing, so it is planted for
+    the console script only.)"""
+    planted = ("boto3", "msgspec") if how == "console script" else ("boto3",)
+    for name in planted:
+        (tmp_path / f"{name}.py").write_text(PLANTED.format(name=name))
+    mod = project("regs_script", GOOD)
+    url = aws.client("sqs").create_queue(QueueName="planted")["QueueUrl"]
+    command = (
+        [str(Path(sys.executable).with_name("versioned-msgs"))]
+        if how == "console script"
+        else [sys.executable, "-m", "versioned_msgs"]
+    )
+    proc = subprocess.run(
+        [*command, "inspect", url, "--registry", f"{mod}:registry"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert not list(tmp_path.glob("planted-*"))
+    assert proc.returncode == 0, proc.stderr
+    assert "peeked at 0" in proc.stdout

@@ -33,6 +33,12 @@ class Failure(Exception):
 def load_object(spec: str) -> Any:
     """Import ``MODULE:ATTR`` from the current directory (a name the user typed, never data).
 
+    Only the name typed is looked for in the current directory first: its top-level module
+    or package is loaded from there by path. The directory goes at the *end* of
+    ``sys.path``, so the module's own imports of its neighbours work, while every installed
+    package keeps precedence over a file of the same name there (a ``boto3.py`` planted in
+    the directory is never imported in place of boto3).
+
     A module already imported from the current directory is reloaded, so a process that
     runs several commands (a test, a notebook) sees the file as it is now.
     """
@@ -41,10 +47,11 @@ def load_object(spec: str) -> Any:
     module_name, _, attr = spec.partition(":")
     cwd = os.getcwd()
     if cwd not in sys.path:
-        sys.path.insert(0, cwd)
+        sys.path.append(cwd)
     importlib.invalidate_caches()
     try:
         loaded = module_name in sys.modules
+        _import_top_level_from(cwd, module_name.partition(".")[0])
         obj: Any = importlib.import_module(module_name)
         if loaded and _is_local(obj, cwd) and not module_name.startswith("versioned_msgs."):
             _rerun(obj)
@@ -60,6 +67,26 @@ def load_object(spec: str) -> Any:
         except AttributeError:
             raise UsageError(f"{module_name!r} has no attribute {attr!r}") from None
     return obj
+
+
+def _import_top_level_from(directory: str, name: str) -> None:
+    """Import the module or package ``name`` from ``directory`` by path, unless it is already
+    imported or not there; submodules then resolve through the package itself."""
+    if name in sys.modules:
+        return
+    import importlib.util
+    from importlib.machinery import PathFinder
+
+    spec = PathFinder.find_spec(name, [directory])
+    if spec is None or spec.loader is None or spec.origin is None:
+        return  # not in the directory, or a namespace package: the usual search finds it
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
 
 
 def _rerun(module: Any) -> None:
