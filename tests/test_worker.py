@@ -6,6 +6,8 @@ import os
 import signal
 import sys
 import textwrap
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -149,7 +151,115 @@ def test_cli_worker_runs_a_handler_from_the_current_directory(
     out = capsys.readouterr().out
     assert ["deleted", "(succeeded)", "2"] in [line.split() for line in out.splitlines()]
     assert _counts(sqs, url) == (0, 1)
+    assert main(["worker", url, "worker_handlers:handler", "--until-empty", "--no-heartbeat"]) == 0
     assert main(["worker", url, "worker_handlers:nothing", "--until-empty"]) == 2
     assert main(["worker", url, "worker_handlers:handler", "--wait-seconds", "21"]) == 2
     assert "expected wait_seconds between 0 and 20, got 21" in capsys.readouterr().err
     assert main(["worker", url, "worker_handlers:handler", "--batch-size", "11"]) == 2
+
+
+def test_heartbeat_keeps_a_long_handler_s_batch_from_a_second_worker(aws: Emulator) -> None:
+    """A handler running more than twice the visibility timeout (4.5 s on 2 s) runs once: its
+    worker extends the batch's visibility while it runs, so a second worker polling the
+    same queue all along receives nothing; then the message is deleted."""
+    sqs, url = _queue(aws, "slow", visibility=2)
+    sqs.send_message(QueueUrl=url, MessageBody="long job")
+    runs: list[str] = []
+
+    def other(event: dict[str, Any], context: Any) -> None:
+        runs.extend(f"second worker: {r['body']}" for r in event["Records"])
+
+    second = Worker(aws.client("sqs"), url, other, wait_seconds=1)
+    polling = threading.Thread(target=second.run, daemon=True)
+
+    def long_job(event: dict[str, Any], context: Any) -> None:
+        runs.extend(f"first worker: {r['body']}" for r in event["Records"])
+        polling.start()  # the second worker polls only once the first holds the message
+        threading.Event().wait(4.5)
+        assert context.get_remaining_time_in_millis() > 60_000  # held by the heartbeat
+
+    first = Worker(sqs, url, long_job, wait_seconds=0)
+    assert first.poll_once() == 1
+    second.stop()
+    polling.join(timeout=30)
+    assert not polling.is_alive()
+    assert runs == ["first worker: long job"]
+    assert first.stats.deleted == 1
+    assert first.stats.extended >= 1
+    assert first.stats.extension_failures == 0
+    assert second.stats.received == 0
+    assert _counts(sqs, url) == (0, 0)
+
+
+def test_failed_extensions_are_logged_and_move_the_context_deadline(
+    aws: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """When ChangeMessageVisibilityBatch fails, the heartbeat says so (ids and AWS's code,
+    no body) and the handler's context counts down to the end of the last extension."""
+    from botocore.awsrequest import AWSResponse
+
+    sqs, url = _queue(aws, "no-extend", visibility=1)
+    sqs.send_message(QueueUrl=url, MessageBody="secret body")
+    failed = threading.Event()
+
+    def refuse(**_: Any) -> Any:
+        failed.set()
+        parsed = {
+            "Error": {"Code": "ServiceUnavailable", "Message": "try later"},
+            "ResponseMetadata": {"HTTPStatusCode": 503, "HTTPHeaders": {}},
+        }
+        return AWSResponse("https://fault.invalid/", 503, {}, None), parsed
+
+    sqs.meta.events.register("before-call.sqs.ChangeMessageVisibilityBatch", refuse)
+    remaining: list[int] = []
+
+    def handler(event: dict[str, Any], context: Any) -> None:
+        remaining.append(context.get_remaining_time_in_millis())
+        assert failed.wait(30)
+        give_up = time.monotonic() + 30  # the heartbeat thread notes the failure meanwhile
+        while context.get_remaining_time_in_millis() > 1_000 and time.monotonic() < give_up:
+            time.sleep(0.01)
+        remaining.append(context.get_remaining_time_in_millis())
+
+    worker = Worker(sqs, url, handler, wait_seconds=0)
+    assert worker.poll_once() == 1
+    assert remaining[0] > 60_000
+    assert remaining[1] <= 1_000
+    assert worker.stats.extension_failures >= 1
+    text = caplog.text
+    assert "could not extend the visibility of 1 messages" in text
+    assert "ServiceUnavailable" in text
+    assert "secret body" not in text
+
+
+def test_sigterm_while_idle_stops_within_about_a_second_and_starts_no_batch(
+    aws: Emulator,
+) -> None:
+    """SIGTERM during a 20 s long poll: the worker returns within about a second (receives
+    wait at most 1 s at a time), and a message sent right after the signal is not handled:
+    it is still in the queue, visible."""
+    sqs, url = _queue(aws, "idle")
+    polling = threading.Event()
+    sqs.meta.events.register("before-call.sqs.ReceiveMessage", lambda **_: polling.set())
+    handled: list[str] = []
+
+    def handler(event: dict[str, Any], context: Any) -> None:
+        handled.extend(r["body"] for r in event["Records"])
+
+    def signal_then_send() -> None:
+        assert polling.wait(30)
+        time.sleep(0.2)  # the long poll is under way
+        os.kill(os.getpid(), signal.SIGTERM)
+        aws.client("sqs").send_message(QueueUrl=url, MessageBody="after the signal")
+
+    sender = threading.Thread(target=signal_then_send)
+    sender.start()
+    started = time.monotonic()
+    stats = Worker(sqs, url, handler, wait_seconds=20).run(install_signals=True)
+    elapsed = time.monotonic() - started
+    sender.join(timeout=30)
+    assert stats.stopped_by == "SIGTERM"
+    assert handled == []
+    assert stats.batches == 0
+    assert elapsed < 10  # generous: the long poll alone would have lasted 20 s
+    assert _counts(sqs, url) == (1, 0)

@@ -254,6 +254,7 @@ def _cmd_upgrade_s3(args: argparse.Namespace) -> int:
                 state_file=args.state_file,
                 start_after=args.start_after,
                 assume=assume,
+                max_bytes=args.max_bytes or _upgrade_s3.DEFAULT_MAX_BYTES,
             )
     except ValueError as exc:
         raise Failure(str(exc)) from None
@@ -314,6 +315,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             wait_seconds=args.wait_seconds,
             visibility_timeout=args.visibility_timeout,
+            heartbeat=args.heartbeat,
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
@@ -415,6 +417,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="treat unstamped objects as this version of --assume-type",
     )
     p.add_argument("--assume-type", metavar="TYPE", help="the type of unstamped objects")
+    p.add_argument(
+        "--max-bytes",
+        type=_positive,
+        metavar="N",
+        help="refuse objects larger than this, unread (default 16 MiB, as the consumer)",
+    )
     _aws_options(p)
     p.set_defaults(func=_cmd_upgrade_s3)
 
@@ -434,6 +442,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--wait-seconds", type=int, default=20, metavar="S", help="long-poll wait, 0-20")
     p.add_argument("--visibility-timeout", type=int, help="seconds (default: the queue's own)")
+    p.add_argument(
+        "--no-heartbeat",
+        dest="heartbeat",
+        action="store_false",
+        help="do not extend the visibility of the batch while the handler runs",
+    )
     _aws_options(p)
     p.set_defaults(func=_cmd_worker)
     return parser
