@@ -1,7 +1,8 @@
 """Models shared by the consumer tests: ``order.created`` v1..v4 and ``invoice.paid`` v1.
 
 The consumer's registry knows v1 and v2; a producer registry also knows v3 (readable by v2
-readers: an added field) and v4 (not readable by older readers).
+readers: an added field) and v4 (not readable by older readers). ``consumer_registry(typed=
+True)`` upgrades v1 with a typed upgrader instead of the dict one.
 """
 
 from __future__ import annotations
@@ -45,17 +46,28 @@ def _up2(d: dict[str, Any]) -> dict[str, Any]:
     return {**d, "note": ""}
 
 
+def typed_up1(old: OrderV1) -> OrderV2:
+    """The typed form of ``_up1``. It raises for order id ``m7`` and returns a dict for
+    ``m8``, so the differential tests meet a failing typed upgrader and a wrong return."""
+    if old.id == "m7":
+        raise RuntimeError("typed upgrader refused m7")
+    if old.id == "m8":
+        return {"id": old.id, "qty": 1}  # type: ignore[return-value]
+    return OrderV2(id=old.id, qty=1)
+
+
 def _up3(d: dict[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in d.items() if k not in ("qty", "note")}
     return {**out, "quantity": d["qty"]}
 
 
-def consumer_registry(*, invoices: bool = False) -> vm.Registry:
-    """What the consumer knows: order.created v1 and v2 (plus invoice.paid v1 if asked)."""
+def consumer_registry(*, invoices: bool = False, typed: bool = False) -> vm.Registry:
+    """What the consumer knows: order.created v1 and v2 (plus invoice.paid v1 if asked),
+    v1 upgraded by ``typed_up1`` when ``typed``."""
     reg = vm.Registry()
     reg.message("order.created", version=1)(OrderV1)
     reg.message("order.created", version=2)(OrderV2)
-    reg.upgrader("order.created", from_version=1)(_up1)
+    reg.upgrader("order.created", from_version=1)(typed_up1 if typed else _up1)
     if invoices:
         reg.message("invoice.paid", version=1)(InvoiceV1)
     reg.check()

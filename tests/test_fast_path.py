@@ -55,7 +55,12 @@ from versioned_msgs.testing import (
 
 PARK_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/parked"
 FIFO_ARN = "arn:aws:sqs:us-east-1:123456789012:orders.fifo"
-REGISTRIES = {False: consumer_registry(), True: consumer_registry(invoices=True)}
+#: (invoices, typed) -> registry; ``typed``: v1 upgraded by a typed upgrader
+REGISTRIES = {
+    (invoices, typed): consumer_registry(invoices=invoices, typed=typed)
+    for invoices in (False, True)
+    for typed in (False, True)
+}
 
 
 # ---- consumers -------------------------------------------------------------------------------
@@ -107,13 +112,15 @@ POLICIES = ("retry", "ignore", "reject", "park")
 
 @dataclass(frozen=True)
 class Config:
-    """How a consumer is set up: handlers, policies, and whether it ignores v1."""
+    """How a consumer is set up: handlers, policies, whether it ignores v1, and whether its
+    registry upgrades v1 with a typed upgrader (which fails for ``m7`` and ``m8``)."""
 
     handlers: str = "v2"
     on_newer: str = "retry"
     on_unknown: str = "reject"
     on_unversioned: str | int = "reject"
     ignore_v1: bool = False
+    typed: bool = False
 
 
 class Harness:
@@ -127,7 +134,7 @@ class Harness:
         self.log = Log(fail)
         self.parked = ParkQueue()
         self.consumer = vm.Consumer(
-            REGISTRIES[invoices],
+            REGISTRIES[invoices, config.typed],
             on_newer=config.on_newer,  # type: ignore[arg-type]
             on_unknown=config.on_unknown,  # type: ignore[arg-type]
             on_unversioned=config.on_unversioned,  # type: ignore[arg-type]
@@ -401,6 +408,7 @@ configs = st.builds(
     on_unknown=st.sampled_from(POLICIES),
     on_unversioned=st.sampled_from((*POLICIES, 1, 2)),
     ignore_v1=st.integers(0, 3).map(lambda n: n == 0),
+    typed=st.booleans(),
 )
 
 
@@ -748,6 +756,31 @@ def test_the_fast_path_finishes_every_record_of_a_plain_batch(name: str) -> None
     expected = build().consumer._process(copy.deepcopy(event), fast=False)
     assert_same_results(report.records, expected.records)
     assert set(outcomes(report)) <= {"handled", "upgraded"}
+
+
+@pytest.mark.parametrize(
+    "versions", [["v1"] * 6, ["v1", "v2", "v1", "v1", "v2", "v1"]], ids=["uniform", "mixed"]
+)
+def test_the_fast_path_finishes_every_record_upgraded_by_a_typed_upgrader(
+    versions: list[str],
+) -> None:
+    """v1 records upgraded by a typed upgrader (decoded straight into the v1 model) are
+    finished by the fast path, alone or among v2 records, with the reference path's
+    results; the records the typed upgrader fails for (``m7`` raises, ``m8`` returns a
+    dict) are handed back as "decode" and rejected as the reference path rejects them."""
+    event = sqs_event(*({"v1": v1, "v2": v2}[v](f"m{i}") for i, v in enumerate(versions)))
+    consumer = build(Config(typed=True)).consumer
+    report = assert_ran_fast(consumer, event)
+    expected = build(Config(typed=True)).consumer._process(copy.deepcopy(event), fast=False)
+    assert_same_results(report.records, expected.records)
+    assert outcomes(report) == ["upgraded" if v == "v1" else "handled" for v in versions]
+
+    failing = sqs_event(v1("m6"), v1("m7"), v1("m8"), v1("m9"))
+    report, fast, handed_back = run(consumer, failing)
+    assert (fast, handed_back) == (2, Counter({"decode": 2}))
+    assert outcomes(report) == ["upgraded", "rejected", "rejected", "upgraded"]
+    expected = build(Config(typed=True)).consumer._process(copy.deepcopy(failing), fast=False)
+    assert_same_results(report.records, expected.records)
 
 
 def test_the_fast_path_finishes_the_records_of_a_handler_that_raises() -> None:

@@ -37,7 +37,7 @@ from .._core.errors import (
     VersionedMsgsError,
 )
 from .._core.meta import Meta
-from .._core.registry import Registry, model_decoder, upgrading_decoder
+from .._core.registry import Registry, check_converters, model_decoder, upgrading_decoder
 from .._core.routing import route
 from .._core.stamp import MAX_VERSION, Stamp
 from . import clock
@@ -244,6 +244,7 @@ class Consumer:
             raise TypeError(
                 f"metrics: expected a sink with an emit(counts) method, got {metrics!r}"
             )
+        check_converters(registry)  # a typed converter naming the wrong model: at cold start
         self.registry = registry
         self.on_newer = on_newer
         self.on_unknown = on_unknown

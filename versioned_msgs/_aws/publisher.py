@@ -17,7 +17,7 @@ from typing import Any, TypeAlias, TypeVar
 from .._core.attributes import EXTENDED_PAYLOAD_SIZE
 from .._core.envelope import Encoded, pointer_body
 from .._core.errors import PinError, RegistryError, UnsupportedVersionError, VersionedMsgsError
-from .._core.registry import Registry
+from .._core.registry import Registry, check_converters
 from .._core.stamp import Stamp, _check_producer, is_json
 from .batch import BatchResult, BatchSuccess, EntryOutcome, run_batches
 from .limits import (
@@ -151,6 +151,7 @@ class Publisher:
         max_attempts: int = 3,
         backoff: float = 0.1,
     ) -> None:
+        check_converters(registry)  # a typed converter naming the wrong model: at cold start
         self._registry = registry
         self._clients: dict[str, Any] = {
             "sns": sns,

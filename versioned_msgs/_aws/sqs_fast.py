@@ -65,6 +65,7 @@ from .._core.attributes import (
     PREFIX,
     plain_attributes,
 )
+from .._core.codec import refuses_envelope
 from .._core.errors import VersionedMsgsError
 from .._core.meta import Meta
 from .._core.stamp import JSON, Stamp
@@ -173,19 +174,6 @@ _repeat = itertools.repeat
 
 # (items, runs, results): what Consumer._process assembles a Report from; see Report._compact
 Processed = tuple[list[Any], list[tuple[int, Outcome]], list[RecordResult]]
-
-
-def _rejects_envelope(model: Any) -> bool:
-    """True when decoding an embedded envelope (``{"vmsg": {...}, "data": {...}}``) into the
-    msgspec Struct ``model`` must fail: it forbids unknown fields, or it requires a field
-    the envelope does not have. Other models: False (nothing is assumed)."""
-    if not (isinstance(model, type) and issubclass(model, msgspec.Struct)):
-        return False
-    if model.__struct_config__.forbid_unknown_fields:
-        return True
-    return any(
-        f.required and f.encode_name not in ("vmsg", "data") for f in msgspec.structs.fields(model)
-    )
 
 
 def _users_by_name(attrs: list[Any], first: Mapping[str, Any], n: int) -> list[dict[str, Any]]:
@@ -300,7 +288,7 @@ class SqsFastPath:
                 )
                 n_stamp = 2 + sum(1 for k in _OPTIONAL_ATTRS if k in attrs)
                 # (the upgrading decoder refuses envelopes itself, before any upgrader runs)
-                rejects = upgraded or _rejects_envelope(plan.model)
+                rejects = upgraded or refuses_envelope(plan.model)
                 entry = _Entry(plan.decoder, plan.handler, plan.outcome, template, n_stamp, rejects)
         if len(self._entries) >= _ENTRIES_MAX:
             self._entries.clear()

@@ -9,7 +9,7 @@ from typing import Any
 from .._core.attributes import PREFIX
 from .._core.envelope import unembed
 from .._core.errors import VersionedMsgsError
-from .._core.registry import Registry
+from .._core.registry import Registry, converter_forms
 from .._core.routing import route
 from .._core.stamp import Stamp
 from .console import table
@@ -55,11 +55,18 @@ def _decode_row(registry: Registry, body: bytes, stamp: Stamp | None) -> tuple[s
     except VersionedMsgsError as exc:
         return ("decode", f"FAILS: {exc}")
     how = "as is"
+    into = type(msg).__qualname__
     if meta.upgraded_from is not None:
+        forms = converter_forms(registry, meta.type)
+        steps = ", ".join(
+            f"v{v}->v{v + 1} {forms['upgrader', v]}"
+            for v in range(meta.upgraded_from, meta.model_version)
+        )
         how = f"upgraded v{meta.upgraded_from} -> v{meta.model_version}"
+        into += f" (upgraders: {steps})"
     elif meta.tolerated:
         how = f"tolerated (v{meta.version} read by the v{meta.model_version} model)"
-    return ("decode", f"OK {how} into {type(msg).__qualname__}")
+    return ("decode", f"OK {how} into {into}")
 
 
 def inspect_object(s3: Any, bucket: str, key: str, *, registry: Registry | None = None) -> int:

@@ -5,6 +5,11 @@ version has been released its model must not change: a change needs a new versio
 are compared after normalising away what does not reach the wire (titles, descriptions,
 ``$ref`` names), so renaming a class or editing a docstring is not a change.
 
+The lock also records the form of every upgrader and downgrader, ``"typed"`` or ``"dict"``:
+a typed converter has old bodies validated by the old model before it runs, a dict one does
+not, so a change of form changes which stored payloads still upgrade. Locks written before
+forms were recorded have no ``converters`` entry and are compared on their schemas alone.
+
 ``readable_by=r`` on v``n`` claims that readers at v``r``..v``n-1`` can decode a v``n``
 payload with their own model. :func:`verify_readable_by` checks that claim from the schemas:
 every field an older model requires must be written by the newer one with a type the older
@@ -18,8 +23,8 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from .._core.errors import SchemaError
-from .._core.registry import Registry
+from .._core.errors import RegistryError, SchemaError
+from .._core.registry import Registry, converter_forms
 
 __all__ = [
     "LOCK_FORMAT",
@@ -44,8 +49,15 @@ _SCHEMA_LISTS = frozenset({"anyOf", "oneOf", "allOf", "prefixItems"})
 # ---- lock files -------------------------------------------------------------------------
 
 
+_KINDS = ("upgrader", "downgrader")
+
+
 def make_lock(registry: Registry) -> dict[str, Any]:
-    """The lock document for every model in ``registry``."""
+    """The lock document for every model and converter in ``registry``.
+
+    Raises :class:`SchemaError` when a model has no JSON schema or a converter's form
+    cannot be told (its annotations name something undefined).
+    """
     types: dict[str, dict[str, Any]] = {}
     for entry in registry.models():
         types.setdefault(entry.type, {})[str(entry.version)] = {
@@ -53,7 +65,15 @@ def make_lock(registry: Registry) -> dict[str, Any]:
             "readable_by": entry.readable_by,
             "schema": registry.json_schema(entry.type, entry.version),
         }
-    return {"versioned_msgs_lock": LOCK_FORMAT, "types": types}
+    converters: dict[str, dict[str, dict[str, str]]] = {}
+    for name in registry.types():
+        try:
+            forms = converter_forms(registry, name)
+        except RegistryError as exc:
+            raise SchemaError("; ".join(exc.problems)) from None
+        for (kind, version), form in forms.items():
+            converters.setdefault(name, {}).setdefault(f"{kind}s", {})[str(version)] = form
+    return {"versioned_msgs_lock": LOCK_FORMAT, "types": types, "converters": converters}
 
 
 def dumps_lock(lock: Mapping[str, Any]) -> str:
@@ -79,6 +99,21 @@ def loads_lock(text: str, *, where: str) -> dict[str, Any]:
         for v in types.values()
     ):
         raise ValueError(f"{where}: expected 'types' to map each type to versions with a 'schema'")
+    converters = doc.get("converters", {})
+    if not isinstance(converters, dict) or not all(
+        isinstance(kinds, dict)
+        and all(
+            kind in ("upgraders", "downgraders")
+            and isinstance(forms, dict)
+            and all(form in ("typed", "dict") for form in forms.values())
+            for kind, forms in kinds.items()
+        )
+        for kinds in converters.values()
+    ):
+        raise ValueError(
+            f"{where}: expected 'converters' to map each type to upgraders and downgraders, "
+            f"each version's form 'typed' or 'dict'"
+        )
     return doc
 
 
@@ -112,6 +147,39 @@ def compare_lock(registry: Registry, lock: Mapping[str, Any]) -> list[str]:
                     f"a released version must not change: register the new shape as "
                     f"v{registry.current(type_name) + 1}"
                 )
+    return problems + _compare_converters(registry, lock.get("converters", {}), known)
+
+
+def _compare_converters(
+    registry: Registry, locked: Mapping[str, Any], known: set[str]
+) -> list[str]:
+    """Locked converters that are gone or changed form."""
+    problems: list[str] = []
+    for type_name in sorted(locked):
+        forms: dict[tuple[str, int], str] = {}
+        if type_name in known:
+            try:
+                forms = converter_forms(registry, type_name)
+            except RegistryError:
+                continue  # the registry's own check names the converter it cannot read
+        for kind in _KINDS:
+            entries = locked[type_name].get(f"{kind}s", {})
+            for v_text in sorted(entries, key=_int_key):
+                version = _int_key(v_text)
+                to = version + 1 if kind == "upgrader" else version - 1
+                what = f"{type_name}: the {kind} from v{version} to v{to}"
+                now, then = forms.get((kind, version)), entries[v_text]
+                if now is None:
+                    problems.append(
+                        f"{what} is locked but no longer registered (re-run `versioned-msgs "
+                        f"lock` if it was removed on purpose)"
+                    )
+                elif now != then:
+                    problems.append(
+                        f"{what} was {then} in the lock and is {now} now: a typed converter "
+                        f"has old bodies validated by its model first, a dict one does not "
+                        f"(re-run `versioned-msgs lock` if the change is deliberate)"
+                    )
     return problems
 
 

@@ -6,12 +6,20 @@ made once. pydantic is never imported here: a model is recognised by its attribu
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
 import msgspec
 
-__all__ = ["ModelCodec", "decode_any", "encode_any", "is_model_class"]
+__all__ = [
+    "ModelCodec",
+    "decode_any",
+    "describe_misfit",
+    "encode_any",
+    "is_model_class",
+    "refuses_envelope",
+]
 
 _json_encoder = msgspec.json.Encoder()
 encode_any: Callable[[Any], bytes] = _json_encoder.encode
@@ -33,6 +41,43 @@ def is_model_class(cls: object) -> bool:
     return (isinstance(cls, type) and issubclass(cls, msgspec.Struct)) or is_pydantic_model(cls)
 
 
+def refuses_envelope(model: Any) -> bool:
+    """True when decoding an embedded envelope (``{"vmsg": {...}, "data": {...}}``) into the
+    msgspec Struct ``model`` must fail: it forbids unknown fields, or it requires a field
+    the envelope does not have. Other models: False (nothing is assumed)."""
+    if not (isinstance(model, type) and issubclass(model, msgspec.Struct)):
+        return False
+    if model.__struct_config__.forbid_unknown_fields:
+        return True
+    return any(
+        f.required and f.encode_name not in ("vmsg", "data") for f in msgspec.structs.fields(model)
+    )
+
+
+_QUOTED = re.compile(r" ?'.*'")
+
+
+def describe_misfit(exc: BaseException) -> str:
+    """Why a payload did not fit a model, by field path and kind, never with its values.
+
+    msgspec quotes an offending value in some messages (``Invalid enum value 'x'``): quoted
+    text is dropped. pydantic's errors are listed as ``location: error type``.
+    """
+    errors = getattr(exc, "errors", None)
+    if callable(errors):  # pydantic's ValidationError
+        try:
+            found = errors(include_input=False, include_url=False, include_context=False)
+        except TypeError:
+            return type(exc).__name__
+        return "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['type']}" if e["loc"] else str(e["type"])
+            for e in found
+        )
+    if isinstance(exc, msgspec.DecodeError):
+        return _QUOTED.sub("", str(exc))
+    return type(exc).__name__
+
+
 class ModelCodec:
     """How to turn bytes or builtins into one model, and back."""
 
@@ -51,7 +96,7 @@ class ModelCodec:
         self.model = model
         if isinstance(model, type) and issubclass(model, msgspec.Struct):
             self.kind = "msgspec"
-            self.decode: Callable[[bytes], Any] = msgspec.json.Decoder(model).decode
+            self.decode: Callable[[bytes | str], Any] = msgspec.json.Decoder(model).decode
             self.encode: Callable[[Any], bytes] = encode_any
 
             def from_builtins(data: Any) -> Any:

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import builtins
+import inspect
+import typing
 from collections.abc import Callable, Iterator
-from typing import Any, NamedTuple, TypeVar, overload
+from typing import Any, NamedTuple, Protocol, TypeVar, overload
 
 import msgspec
 
-from .codec import DecodeErrors, ModelCodec, decode_any, encode_any, is_model_class
+from .codec import (
+    DecodeErrors,
+    ModelCodec,
+    decode_any,
+    describe_misfit,
+    encode_any,
+    is_model_class,
+    refuses_envelope,
+)
 from .envelope import Encoded, looks_embedded, unembed
 from .errors import (
     MissingStampError,
@@ -23,13 +33,108 @@ from .meta import Meta
 from .routing import route
 from .stamp import _TYPE_RE, MAX_VERSION, Stamp, is_json
 
-__all__ = ["RegisteredModel", "Registry", "model_decoder", "upgrading_decoder"]
+__all__ = [
+    "ConverterDecorator",
+    "RegisteredModel",
+    "Registry",
+    "check_converters",
+    "converter_forms",
+    "model_decoder",
+    "upgrading_decoder",
+]
 
 _PLAIN_MAX = 1024
 _C = TypeVar("_C", bound=type)
 _M = TypeVar("_M")
-Converter = Callable[[dict[str, Any]], dict[str, Any]]
-_F = TypeVar("_F", bound=Converter)
+Converter = Callable[[Any], Any]
+
+
+class _PydanticModel(Protocol):
+    """What mypy needs to see of a pydantic model instance (pydantic is never imported)."""
+
+    @property
+    def model_fields_set(self) -> set[str]: ...
+
+
+_DictConverter = TypeVar("_DictConverter", bound=Callable[[dict[str, Any]], dict[str, Any]])
+_TypedConverter = TypeVar(
+    "_TypedConverter", bound=Callable[[Any], "msgspec.Struct | _PydanticModel"]
+)
+
+
+class ConverterDecorator(Protocol):
+    """What :meth:`Registry.upgrader` and :meth:`Registry.downgrader` return: a decorator
+    that registers the function and hands it back unchanged. Under mypy the function is
+    either a dict converter (``dict -> dict``) or a typed one (returning a model)."""
+
+    @overload
+    def __call__(self, fn: _DictConverter, /) -> _DictConverter: ...
+
+    @overload
+    def __call__(self, fn: _TypedConverter, /) -> _TypedConverter: ...
+
+
+_NO_HINT: Any = object()  # a converter without a return annotation
+
+
+class _Conv:
+    """One registered converter and what its annotations say about its form.
+
+    It is typed when its first parameter is annotated with a model class: it then takes an
+    instance of the model at ``from_version`` and returns one of the model at
+    ``to_version``. Otherwise (no annotation, ``dict``, anything else) it takes and
+    returns JSON builtins.
+    """
+
+    __slots__ = ("fn", "from_version", "kind", "returns", "takes", "to_version", "unresolved")
+
+    def __init__(self, kind: str, from_version: int, fn: Converter) -> None:
+        self.kind = kind
+        self.from_version = from_version
+        self.to_version = from_version + 1 if kind == "upgrader" else from_version - 1
+        self.fn = fn
+        self.takes: type[Any] | None = None  # the model class the first parameter names
+        self.returns: Any = _NO_HINT  # the return annotation
+        self.unresolved: str | None = None  # why the annotations could not be read yet
+        self.resolve()
+
+    def resolve(self) -> bool:
+        """Read the annotations, string ones resolved in the function's module. False, the
+        reason kept in ``unresolved``, when a name is not defined yet: check() and the
+        chains try again, once the module has run to its end."""
+        try:
+            params = list(inspect.signature(self.fn).parameters.values())
+        except (TypeError, ValueError):  # nothing to read: the dict form
+            params = []
+        if not params or not getattr(self.fn, "__annotations__", None):
+            self.unresolved = None
+            return True
+        try:
+            hints = typing.get_type_hints(self.fn)
+        except Exception as exc:  # NameError for a name defined further down, mostly
+            self.unresolved = f"{builtins.type(exc).__name__}: {exc}"
+            return False
+        first = params[0]
+        positional = first.kind in (first.POSITIONAL_ONLY, first.POSITIONAL_OR_KEYWORD)
+        hint = hints.get(first.name) if positional else None
+        self.takes = hint if is_model_class(hint) else None
+        self.returns = hints.get("return", _NO_HINT)
+        self.unresolved = None
+        return True
+
+    def describe(self) -> str:
+        return _describe(self.kind, self.from_version, self.fn, typed=self.takes is not None)
+
+
+class _Step(NamedTuple):
+    """One step of a compiled chain."""
+
+    v_from: int
+    v_to: int
+    fn: Converter
+    takes: type[Any] | None  # typed: the v_from model, which ``fn`` receives; else None
+    gives: type[Any] | None  # typed: the v_to model, which ``fn`` must return; else None
+    what: str  # "the typed upgrader from v1 to v2 (name)", for errors
 
 
 class RegisteredModel(NamedTuple):
@@ -57,11 +162,11 @@ class _Type:
     def __init__(self, name: str) -> None:
         self.name = name
         self.models: dict[int, _Version] = {}
-        self.upgraders: dict[int, Converter] = {}
-        self.downgraders: dict[int, Converter] = {}
+        self.upgraders: dict[int, _Conv] = {}
+        self.downgraders: dict[int, _Conv] = {}
         self.current: int | None = None
-        # (from, to) -> compiled list of (from_version, to_version, converter)
-        self.chains: dict[tuple[int, int], list[tuple[int, int, Converter]]] = {}
+        # (from, to) -> the compiled steps
+        self.chains: dict[tuple[int, int], list[_Step]] = {}
         self.stamps: dict[tuple[int, str | None], Stamp] = {}
 
 
@@ -85,18 +190,19 @@ def _name(obj: object) -> str:
     return getattr(obj, "__qualname__", None) or repr(obj)
 
 
-def _describe(kind: str, from_version: int, fn: object) -> str:
+def _describe(kind: str, from_version: int, fn: object, *, typed: bool = False) -> str:
     """``the upgrader from v1 to v2``, plus the function's name when it has a telling one.
 
     Converters are often anonymous (``def _``, lambdas): their qualname would only confuse.
+    A typed converter is always named, by where it is defined when its name tells nothing.
     """
     to = from_version + 1 if kind == "upgrader" else from_version - 1
-    text = f"the {kind} from v{from_version} to v{to}"
+    text = f"the {'typed ' if typed else ''}{kind} from v{from_version} to v{to}"
     name = getattr(fn, "__qualname__", None)
-    if isinstance(name, str):
-        last = name.rsplit(".", 1)[-1]
-        if last not in ("_", "<lambda>"):
-            text += f" ({name})"
+    if isinstance(name, str) and name.rsplit(".", 1)[-1] not in ("_", "<lambda>"):
+        text += f" ({name})"
+    elif typed:
+        text += f" (at {_where_defined(fn)})"
     return text
 
 
@@ -208,34 +314,100 @@ class Registry:
 
         return register
 
-    def _converter(self, kind: str, type: str, from_version: int) -> Callable[[_F], _F]:
+    def _converter(self, kind: str, type: str, from_version: int) -> ConverterDecorator:
         _validate_name(type)
         _validate_version(from_version, "from_version", type)
         if kind == "downgrader" and from_version < 2:
             raise RegistryError([f"{type}: a downgrader from v{from_version} would go below v1"])
 
-        def register(fn: _F) -> _F:
+        def register(fn: Any) -> Any:
             info = self._type(type)
             table = info.upgraders if kind == "upgrader" else info.downgraders
             if from_version in table:
                 self._problems.append(
                     f"{type}: {_describe(kind, from_version, fn)} is registered twice "
-                    f"(at {_where_defined(table[from_version])} and at {_where_defined(fn)})"
+                    f"(at {_where_defined(table[from_version].fn)} and at {_where_defined(fn)})"
                 )
                 return fn
-            table[from_version] = fn
+            conv = _Conv(kind, from_version, fn)
+            # A typed converter naming the wrong model is refused now when the registered
+            # models already tell (else check() reports it).
+            if conv.takes is not None and (
+                from_version in info.models or conv.takes in self._by_class
+            ):
+                wrong = self._input_problem(info, conv)
+                if wrong is not None:
+                    raise RegistryError([wrong])
+            table[from_version] = conv
             info.chains.clear()
             return fn
 
         return register
 
-    def upgrader(self, type: str, from_version: int) -> Callable[[_F], _F]:
-        """Decorator: a function turning a JSON dict at ``from_version`` into one at +1."""
+    def upgrader(self, type: str, from_version: int) -> ConverterDecorator:
+        """Decorator: a function turning a ``type`` payload at ``from_version`` into one at +1.
+
+        Dict form: it takes and returns JSON builtins (unannotated, or annotated ``dict``).
+        Typed form: its first parameter is annotated with the model registered at
+        ``from_version``; it receives an instance of that model (the body is decoded
+        straight into it) and must return an instance of the model at ``from_version + 1``.
+        Both forms mix in one chain.
+        """
         return self._converter("upgrader", type, from_version)
 
-    def downgrader(self, type: str, from_version: int) -> Callable[[_F], _F]:
-        """Decorator: a function turning a JSON dict at ``from_version`` into one at -1."""
+    def downgrader(self, type: str, from_version: int) -> ConverterDecorator:
+        """Decorator: a function turning a ``type`` payload at ``from_version`` into one at -1.
+
+        The same two forms as :meth:`upgrader`; a typed downgrader returns an instance of the
+        model at ``from_version - 1``.
+        """
         return self._converter("downgrader", type, from_version)
+
+    def _input_problem(self, info: _Type, conv: _Conv) -> str | None:
+        """What is wrong with the model a typed converter's first parameter names."""
+        takes = conv.takes
+        entry = info.models.get(conv.from_version)
+        if entry is not None and entry.model is takes:
+            return None
+        if entry is not None:
+            found = f"the v{conv.from_version} model is {_name(entry.model)}"
+        else:
+            found = f"no model is registered at v{conv.from_version}"
+            where = self._by_class.get(takes)  # type: ignore[arg-type]
+            if where is not None:
+                found += f" ({_name(takes)} is registered as {where[0]} v{where[1]})"
+        return f"{info.name}: {conv.describe()} takes {_name(takes)}, but {found}"
+
+    def _converter_problems(self, info: _Type, conv: _Conv) -> list[str]:
+        """Why ``conv`` cannot run as its annotations say, given the registered models."""
+        what = f"{info.name}: {conv.describe()}"
+        if conv.unresolved is not None and not conv.resolve():
+            return [
+                f"{what}: cannot resolve its annotations to tell its form ({conv.unresolved}); "
+                f"the names they use must be defined at run time"
+            ]
+        f, t = conv.from_version, conv.to_version
+        if conv.takes is None:
+            if is_model_class(conv.returns):
+                return [
+                    f"{what} takes a dict but is annotated to return {_name(conv.returns)}: "
+                    f"annotate its parameter with the v{f} model to make it typed, or return "
+                    f"a dict"
+                ]
+            return []
+        found = []
+        wrong = self._input_problem(info, conv)
+        if wrong is not None:
+            found.append(wrong)
+        out = info.models.get(t)
+        if out is None:
+            found.append(f"{what} must return the v{t} model, but no model is registered at v{t}")
+        elif conv.returns is not _NO_HINT and conv.returns is not out.model:
+            found.append(
+                f"{what} is annotated to return {_name(conv.returns)}, but the v{t} model is "
+                f"{_name(out.model)}"
+            )
+        return found
 
     # ---- introspection ------------------------------------------------------------------
 
@@ -279,6 +451,9 @@ class Registry:
                         f"v{', v'.join(map(str, sorted(info.models)))}; v{oldest} payloads "
                         f"cannot reach the current v{current})"
                     )
+            for table in (info.upgraders, info.downgraders):
+                for f in sorted(table):
+                    found += self._converter_problems(info, table[f])
         return found
 
     def check(self) -> None:
@@ -361,12 +536,12 @@ class Registry:
     # ---- chains -------------------------------------------------------------------------
 
     def chain(self, type: str, from_version: int, to_version: int) -> list[Converter]:
-        """The converters from one version to another; raises naming the missing step."""
-        return [fn for _, _, fn in self._chain(self._info(type), from_version, to_version)]
+        """The converters from one version to another; raises naming the missing step
+        (:class:`UnsupportedVersionError`) or a typed converter whose annotations do not
+        match the registered models (:class:`RegistryError`)."""
+        return [step.fn for step in self._chain(self._info(type), from_version, to_version)]
 
-    def _chain(
-        self, info: _Type, from_version: int, to_version: int
-    ) -> list[tuple[int, int, Converter]]:
+    def _chain(self, info: _Type, from_version: int, to_version: int) -> list[_Step]:
         key = (from_version, to_version)
         steps = info.chains.get(key)
         if steps is not None:
@@ -377,8 +552,8 @@ class Registry:
         else:
             table, step, kind = info.downgraders, -1, "downgrader"
         for v in range(from_version, to_version, step):
-            fn = table.get(v)
-            if fn is None:
+            conv = table.get(v)
+            if conv is None:
                 raise UnsupportedVersionError(
                     f"{info.name} v{from_version} cannot be converted to v{to_version}: "
                     f"no {kind} from v{v} to v{v + step} is registered",
@@ -386,29 +561,57 @@ class Registry:
                     version=from_version,
                     current=info.current,
                 )
-            steps.append((v, v + step, fn))
+            problems = self._converter_problems(info, conv)
+            if problems:
+                raise RegistryError(problems)
+            gives = None if conv.takes is None else info.models[v + step].model
+            steps.append(_Step(v, v + step, conv.fn, conv.takes, gives, conv.describe()))
         info.chains[key] = steps
         return steps
 
     @staticmethod
-    def _run(
-        info: _Type, steps: list[tuple[int, int, Converter]], data: Any, stamp: Stamp | None
-    ) -> Any:
-        for v_from, v_to, fn in steps:
-            if not isinstance(data, dict):
-                raise _not_an_object(info.name, v_from, v_to, data, stamp)
-            try:
-                data = fn(data)
-            except Exception as exc:  # an upgrader bug must surface as a library error
-                kind = "upgrader" if v_to > v_from else "downgrader"
-                raise PayloadError(
-                    f"{info.name}: {_describe(kind, v_from, fn)} failed: "
-                    f"{type(exc).__name__}: {exc}",
-                    type=info.name,
-                    version=v_from,
-                    stamp=stamp,
-                ) from exc
+    def _run(info: _Type, steps: list[_Step], data: Any, stamp: Stamp | None) -> Any:
+        """Run compiled steps over ``data``, which is what the first step takes: an instance
+        of its model when it is typed, JSON builtins otherwise. Returns what the last step
+        gives, in the same way. Between a typed and a dict step the data changes form."""
+        name = info.name
+        typed = steps[0].takes is not None
+        for step in steps:
+            if step.takes is None:
+                if typed:  # from a typed step: its model's builtins
+                    data = _builtins_of(info, step, data, stamp)
+                    typed = False
+                if not isinstance(data, dict):
+                    raise _not_an_object(name, step.v_from, step.v_to, data, stamp)
+                try:
+                    data = step.fn(data)
+                except Exception as exc:  # an upgrader bug must surface as a library error
+                    text = f"{name}: {step.what} failed: {type(exc).__name__}: {exc}"
+                    raise _step_error(name, step, text, stamp) from exc
+            else:
+                if not typed:  # from a dict step: validated by the model this one takes
+                    data = _fit(info, step, data, stamp, body=False)
+                    typed = True
+                try:
+                    out = step.fn(data)
+                except Exception as exc:
+                    raise _typed_failure(name, step, exc, stamp) from exc
+                if type(out) is not step.gives:
+                    raise _wrong_return(name, step, out, stamp)
+                data = out
         return data
+
+    def _from_body(self, info: _Type, written: int, target: int, body: bytes, stamp: Stamp) -> Any:
+        """A body written at ``written`` as an instance of the ``target`` model, through the
+        chain between them. A typed first step has the body decoded straight into its model,
+        so a body that does not fit it is refused before any converter runs."""
+        steps = self._chain(info, written, target)
+        first = steps[0]
+        if first.takes is None:
+            data = decode_any(body)
+        else:
+            data = _fit(info, first, body, stamp, body=True)
+        return _finish(info, steps, self._run(info, steps, data, stamp))
 
     # ---- encode -------------------------------------------------------------------------
 
@@ -473,12 +676,13 @@ class Registry:
         if target == version:
             body = entry.codec.encode(msg)
         else:
-            data = self._run(
-                info, self._chain(info, version, target), entry.codec.to_builtins(msg), None
-            )
+            steps = self._chain(info, version, target)
+            data = self._run(info, steps, _given(info, steps, msg), None)
             out = info.models.get(target)
             if out is None:
                 body = encode_any(data)
+            elif steps[-1].takes is not None:  # a typed step made an instance of the model
+                body = out.codec.encode(data)
             else:
                 try:
                     body = out.codec.encode(out.codec.from_builtins(data))
@@ -577,23 +781,20 @@ class Registry:
             if decision == "as-is":
                 msg = codec.decode(body)
             elif decision == "upgrade":
-                steps = self._chain(info, written, target)
-                data = self._run(info, steps, decode_any(body), stamp)
-                msg = codec.from_builtins(data)
+                msg = self._from_body(info, written, target, body, stamp)
                 upgraded_from = written
             elif decision == "tolerate":
                 msg = codec.decode_tolerant(body)
             else:  # newer than ``target``
                 if written <= info.current:  # into= an older model: downgrade to it
-                    steps = self._chain(info, written, target)
-                    msg = codec.from_builtins(self._run(info, steps, decode_any(body), stamp))
+                    msg = self._from_body(info, written, target, body, stamp)
                 elif route(written, rb, info.current) == "tolerate":
                     # Newer than every model but readable by the current one (into= an older
                     # model): read it as the current version, then downgrade.
-                    current = info.models[info.current].codec
-                    data = current.to_builtins(current.decode_tolerant(body))
+                    newest = info.models[info.current].codec.decode_tolerant(body)
                     steps = self._chain(info, info.current, target)
-                    msg = codec.from_builtins(self._run(info, steps, data, stamp))
+                    data = self._run(info, steps, _given(info, steps, newest), stamp)
+                    msg = _finish(info, steps, data)
                 else:
                     raise UnsupportedVersionError(
                         f"{name} v{written} is newer than this reader (knows up to "
@@ -640,6 +841,80 @@ class Registry:
         )
 
 
+# ---- running chains ---------------------------------------------------------------------
+
+
+def _given(info: _Type, steps: list[_Step], msg: Any) -> Any:
+    """A model instance at the chain's first version, as its first step takes it."""
+    if steps[0].takes is not None:
+        return msg
+    return info.models[steps[0].v_from].codec.to_builtins(msg)
+
+
+def _finish(info: _Type, steps: list[_Step], data: Any) -> Any:
+    """What the chain's last step gave, as an instance of the model it leads to."""
+    if steps[-1].takes is not None:
+        return data  # a typed step: checked to be exactly that model
+    return info.models[steps[-1].v_to].codec.from_builtins(data)
+
+
+def _fit(info: _Type, step: _Step, data: Any, stamp: Stamp | None, *, body: bool) -> Any:
+    """``data`` as an instance of the model the typed ``step`` takes: a body decoded straight
+    into it (``body``), or the builtins of the step before converted into it. A misfit
+    raises a PayloadError naming that model, by field path and kind only; a body that is
+    not JSON at all raises msgspec's DecodeError, worded by the caller."""
+    entry = info.models[step.v_from]
+    try:
+        return entry.codec.decode(data) if body else entry.codec.from_builtins(data)
+    except msgspec.ValidationError as exc:
+        problem: Exception = exc
+    except msgspec.DecodeError:
+        raise
+    except (ValueError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
+        problem = exc
+    what = "the payload" if body else f"the v{step.v_from} payload made by the step before"
+    text = (
+        f"{info.name} v{step.v_from}: {what} does not fit the v{step.v_from} model "
+        f"{_name(entry.model)} that {step.what} takes: {describe_misfit(problem)}"
+    )
+    raise _step_error(info.name, step, text, stamp) from None
+
+
+def _builtins_of(info: _Type, step: _Step, data: Any, stamp: Stamp | None) -> Any:
+    """The JSON builtins of the model instance a typed step gave, for the dict ``step``."""
+    try:
+        return info.models[step.v_from].codec.to_builtins(data)
+    except Exception as exc:  # a value the model's JSON form cannot hold
+        text = (
+            f"{info.name}: the v{step.v_from} {_name(builtins.type(data))} given to "
+            f"{step.what} has no JSON form: {builtins.type(exc).__name__}"
+        )
+        raise _step_error(info.name, step, text, stamp) from exc
+
+
+def _step_error(name: str, step: _Step, text: str, stamp: Stamp | None) -> PayloadError:
+    """The PayloadError of one step of a chain, about the version it starts from."""
+    return PayloadError(text, type=name, version=step.v_from, stamp=stamp)
+
+
+def _typed_failure(name: str, step: _Step, exc: Exception, stamp: Stamp | None) -> PayloadError:
+    """A typed converter raised. Named by its step and the exception's type: the exception's
+    text may quote the payload, and the exception itself is the ``__cause__``."""
+    text = f"{name}: {step.what} failed: {builtins.type(exc).__name__}"
+    return _step_error(name, step, text, stamp)
+
+
+def _wrong_return(name: str, step: _Step, out: object, stamp: Stamp | None) -> PayloadError:
+    """A typed converter returned something other than its next version's model; the
+    ``__cause__`` is a TypeError naming both types."""
+    got, expected = _name(builtins.type(out)), _name(step.gives)
+    text = f"{name}: {step.what} returned {got}, not the v{step.v_to} model {expected}"
+    err = _step_error(name, step, text, stamp)
+    err.__cause__ = TypeError(f"expected {expected}, got {got}")
+    err.__suppress_context__ = True
+    return err
+
+
 # ---- the package-internal API of the consumer ------------------------------------------
 # The consumer's fast path decodes records with the registry's prebuilt decoders. These
 # functions hand them out; they are not part of the public API.
@@ -668,27 +943,36 @@ def upgrading_decoder(registry: Registry, type: str, version: int) -> Callable[[
     ``__cause__``) or msgspec's DecodeError, so a caller can tell a payload that does not
     upgrade from a bug of its own. It also raises, before any upgrader runs, for a body that
     is an embedded envelope (a top-level ``vmsg`` key): the caller unwraps those first.
+
+    A chain starting with a typed step decodes the body straight into that step's model.
+    An envelope cannot decode into a Struct that requires a field the envelope lacks (or
+    forbids unknown fields); for any other model the body's top-level keys are read first.
     """
     info = registry._info(type)
     steps = registry._chain(info, version, registry.current(type))
     codec = info.models[registry.current(type)].codec
-    # This runs once per upgraded record: the steps inline, and msgspec.convert called
-    # directly for a Struct model (pydantic goes through its codec).
+    # This runs once per upgraded record: the common one-step chains inline, and
+    # msgspec.convert called directly for a Struct model (pydantic goes through its codec).
     struct_model = codec.model if codec.kind == "msgspec" else None
     convert = msgspec.convert
     from_builtins = codec.from_builtins
     name = info.name
+    first = steps[0]
 
     def refuse(data: object, v_from: int, v_to: int) -> Exception:
         if isinstance(data, dict):
             return ValueError("an embedded envelope: unwrap it first")
         return _not_an_object(name, v_from, v_to, data, None)
 
-    def failed(v_from: int, fn: object) -> ValueError:
-        return ValueError(f"{name}: {_describe('upgrader', v_from, fn)} failed")
+    def builtins_start(body: bytes | str) -> Any:
+        data = decode_any(body)
+        if builtins.type(data) is dict and "vmsg" in data:
+            raise refuse(data, version, version)
+        return data
 
-    if len(steps) == 1:  # the common case, without the loop
-        ((v_from, v_to, step),) = steps
+    start: Callable[[bytes | str], Any] = builtins_start
+    if first.takes is None and len(steps) == 1:  # the common dict case, without the loop
+        v_from, v_to, step = first.v_from, first.v_to, first.fn
 
         def decode_one(body: bytes | str) -> Any:
             data = decode_any(body)
@@ -697,26 +981,78 @@ def upgrading_decoder(registry: Registry, type: str, version: int) -> Callable[[
             try:
                 data = step(data)
             except Exception as exc:
-                raise failed(v_from, step) from exc
+                raise ValueError(f"{name}: {first.what} failed") from exc
             if struct_model is not None:
                 return convert(data, struct_model)
             return from_builtins(data)
 
         return decode_one
 
+    if first.takes is not None:
+        decode_old = info.models[first.v_from].codec.decode
+        start = decode_old
+        if not refuses_envelope(first.takes):
+
+            def checked_start(body: bytes | str) -> Any:
+                builtins_start(body)
+                return decode_old(body)
+
+            start = checked_start
+
+        if len(steps) == 1:  # the common typed case, without the loop
+            fn, gives = first.fn, first.gives
+
+            def decode_typed(body: bytes | str) -> Any:
+                old = start(body)
+                try:
+                    new = fn(old)
+                except Exception as exc:
+                    raise _typed_failure(name, first, exc, None) from exc
+                if builtins.type(new) is not gives:
+                    raise _wrong_return(name, first, new, None)
+                return new
+
+            return decode_typed
+
+    run = registry._run
+    last_typed = steps[-1].takes is not None
+
     def decode(body: bytes | str) -> Any:
-        data = decode_any(body)
-        if builtins.type(data) is dict and "vmsg" in data:
-            raise refuse(data, version, version)
-        for v_from, v_to, fn in steps:
-            if not isinstance(data, dict):
-                raise refuse(data, v_from, v_to)
-            try:
-                data = fn(data)
-            except Exception as exc:
-                raise failed(v_from, fn) from exc
+        data = run(info, steps, start(body), None)
+        if last_typed:
+            return data
         if struct_model is not None:
             return convert(data, struct_model)
         return from_builtins(data)
 
     return decode
+
+
+def check_converters(registry: Registry) -> None:
+    """Raise :class:`RegistryError` for every converter that cannot run as its annotations
+    say (the converter lines of :meth:`Registry.check`), for Publisher and Consumer to call
+    when they are built, whatever else the registry lacks."""
+    found = [
+        problem
+        for name in registry.types()
+        for info in (registry._types[name],)
+        for table in (info.upgraders, info.downgraders)
+        for f in sorted(table)
+        for problem in registry._converter_problems(info, table[f])
+    ]
+    if found:
+        raise RegistryError(found)
+
+
+def converter_forms(registry: Registry, type: str) -> dict[tuple[str, int], str]:
+    """``(kind, from_version) -> "typed" or "dict"`` for every converter of ``type``; raises
+    :class:`RegistryError` when a converter's annotations cannot be resolved."""
+    info = registry._info(type)
+    forms: dict[tuple[str, int], str] = {}
+    for table in (info.upgraders, info.downgraders):
+        for f in sorted(table):
+            conv = table[f]
+            if conv.unresolved is not None and not conv.resolve():
+                raise RegistryError(registry._converter_problems(info, conv))
+            forms[conv.kind, f] = "dict" if conv.takes is None else "typed"
+    return forms
