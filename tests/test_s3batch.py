@@ -171,3 +171,94 @@ def test_example_handler_upgrades_with_the_examples_registry(
     assert out["results"][0]["resultString"] == "upgraded order.created v1 -> v3"
     body = json.loads(s3.get_object(Bucket="batch-bucket", Key="o-1")["Body"].read())
     assert body == {"order_id": "o-1", "total": {"cents": 250, "currency": "EUR"}}
+
+
+def _versioned(s3: Any) -> None:
+    s3.put_bucket_versioning(Bucket="batch-bucket", VersioningConfiguration={"Status": "Enabled"})
+
+
+def _replace_metadata(s3: Any, key: str, tenant: str) -> None:
+    """A metadata-only change (the ETag stays), as another tool makes it."""
+    s3.copy_object(
+        Bucket="batch-bucket",
+        Key=key,
+        CopySource={"Bucket": "batch-bucket", "Key": key},
+        MetadataDirective="REPLACE",
+        Metadata={"vmsg-type": "order.created", "vmsg-version": "1", "tenant": tenant},
+    )
+
+
+def _version_ids(s3: Any, key: str) -> list[str]:
+    listed = s3.list_object_versions(Bucket="batch-bucket", Prefix=key)["Versions"]
+    return [v["VersionId"] for v in listed if v["Key"] == key]
+
+
+def test_task_naming_an_old_version_is_a_permanent_failure(s3: Any) -> None:
+    """A schema 2.0 task whose s3VersionId is not the current version writes nothing: the
+    old version's content and metadata never land over the current object."""
+    _versioned(s3)
+    _put_v1(s3, "k")
+    (old,) = _version_ids(s3, "k")
+    _replace_metadata(s3, "k", "current")  # same body and ETag, a new version
+    event = _event_v2("k")
+    event["tasks"][0]["s3VersionId"] = old
+    out = make_handler(registry, s3)(event, None)
+    assert out["results"][0]["resultCode"] == "PermanentFailure"
+    assert out["results"][0]["resultString"].startswith(
+        f"not-current: object: version {old} is not the current one"
+    )
+    assert len(_version_ids(s3, "k")) == 2
+    assert s3.head_object(Bucket="batch-bucket", Key="k")["Metadata"]["tenant"] == "current"
+    (current, _) = _version_ids(s3, "k")
+    event["tasks"][0]["s3VersionId"] = current
+    assert make_handler(registry, s3)(event, None)["results"][0]["resultCode"] == "Succeeded"
+    assert s3.head_object(Bucket="batch-bucket", Key="k")["Metadata"]["tenant"] == "current"
+
+
+def test_max_bytes_refuses_larger_objects(s3: Any) -> None:
+    """make_handler(max_bytes=...) caps the objects read; a larger one is a permanent failure."""
+    _put_v1(s3, "k")
+    out = make_handler(registry, s3, max_bytes=10)(_event_v2("k"), None)
+    assert out["results"][0]["resultCode"] == "PermanentFailure"
+    assert "larger than max_bytes (10); not read" in out["results"][0]["resultString"]
+    assert _version(s3, "k") == 1
+    with pytest.raises(ValueError, match="max_bytes"):
+        make_handler(registry, s3, max_bytes=0)
+
+
+def test_change_landing_during_the_write_is_a_permanent_failure(aws: Emulator, s3: Any) -> None:
+    """In a versioned bucket, a metadata-only change between the re-check and the write is
+    found afterwards: a retry would only find the object current, so the task fails
+    permanently and the completion report names the versions."""
+    _versioned(s3)
+    _put_v1(s3, "k")
+    other = aws.client("s3")
+
+    def replace_metadata(**_: Any) -> None:
+        _replace_metadata(other, "k", "new")
+
+    s3.meta.events.register_first("before-call.s3.PutObject", replace_metadata)
+    out = make_handler(registry, s3)(_event_v1("k"), None)
+    s3.meta.events.unregister("before-call.s3.PutObject", replace_metadata)
+    assert out["results"][0]["resultCode"] == "PermanentFailure"
+    assert out["results"][0]["resultString"].startswith("written-over: order.created v1: version")
+
+
+def test_an_unexpected_exception_is_answered_not_raised(s3: Any) -> None:
+    """Anything one task raises (a MemoryError here) becomes that task's failure; the other
+    tasks of the invocation still run."""
+    _put_v1(s3, "a")
+    _put_v1(s3, "b")
+
+    def out_of_memory(params: dict[str, Any], **_: Any) -> None:
+        if params.get("Key") == "a":
+            raise MemoryError
+
+    s3.meta.events.register("provide-client-params.s3.GetObject", out_of_memory)
+    out = make_handler(registry, s3)(_event_v2("a", "b"), None)
+    assert [r["resultCode"] for r in out["results"]] == ["PermanentFailure", "Succeeded"]
+    assert (
+        out["results"][0]["resultString"]
+        == "failed: object: unexpected MemoryError (its text is not shown)"
+    )
+    assert _version(s3, "b") == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -323,3 +324,438 @@ def test_sigterm_stops_cleanly_with_a_resume_hint(
     assert "interrupted before a listing page was finished" in capsys.readouterr().out
     assert signal.getsignal(signal.SIGTERM) == before
     assert json.loads(Path(state).read_text())["complete"] is False
+
+
+# ---- concurrent changes, Object Lock, old versions, size, failures, the state file ------
+
+
+def _hook(client: Any, event: str, action: Callable[[], None], *, times: int = 1) -> list[int]:
+    """Run ``action`` on botocore ``event`` of ``client`` (``before-call.s3.PutObject``...),
+    the first ``times`` times; the returned list counts the runs."""
+    runs: list[int] = []
+
+    def fire(**_: Any) -> None:
+        if len(runs) < times:
+            runs.append(1)
+            action()
+
+    client.meta.events.register(event, fire)
+    return runs
+
+
+def _versions(s3: Any, bucket: str, key: str) -> list[str]:
+    """The key's version ids, newest first."""
+    listed = s3.list_object_versions(Bucket=bucket, Prefix=key)["Versions"]
+    return [v["VersionId"] for v in listed if v["Key"] == key]
+
+
+def _tags(s3: Any, bucket: str, key: str, **version: str) -> list[tuple[str, str]]:
+    tag_set = s3.get_object_tagging(Bucket=bucket, Key=key, **version)["TagSet"]
+    return sorted((t["Key"], t["Value"]) for t in tag_set)
+
+
+def _replace_metadata(s3: Any, bucket: str, key: str, **metadata: str) -> None:
+    """What another tool does to change only the metadata: the ETag stays the same."""
+    head = s3.head_object(Bucket=bucket, Key=key)
+    s3.copy_object(
+        Bucket=bucket,
+        Key=key,
+        CopySource={"Bucket": bucket, "Key": key},
+        MetadataDirective="REPLACE",
+        Metadata={**head["Metadata"], **metadata},
+        ContentType=head["ContentType"],
+    )
+
+
+@pytest.fixture
+def versioned(aws: Emulator) -> tuple[Any, Any, str]:
+    """(the client the backfill uses, another writer's client, a versioned bucket)."""
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket="history")
+    s3.put_bucket_versioning(Bucket="history", VersioningConfiguration={"Status": "Enabled"})
+    return s3, aws.client("s3"), "history"
+
+
+def test_metadata_only_change_after_the_read_is_left_alone(
+    bucket: tuple[Any, str], aws: Emulator
+) -> None:
+    """A CopyObject that replaces only the metadata keeps the ETag, so IfMatch alone would
+    let the rewrite put the old metadata back. The re-check before the write sees it."""
+    s3, name = bucket
+    _put_v1(s3, name, "k", 1, Metadata={"tenant": "acme"})
+    other = aws.client("s3")
+    _hook(s3, "after-call.s3.GetObject", lambda: _replace_metadata(other, name, "k", tenant="new"))
+    result = upgrade_object(s3, registry, name, "k")
+    assert (result.outcome, result.temporary) == ("conflict", True)
+    assert "Metadata" in result.detail
+    head = s3.head_object(Bucket=name, Key="k")
+    assert head["Metadata"]["tenant"] == "new"
+    assert head["Metadata"]["vmsg-version"] == "1"
+    assert upgrade_object(s3, registry, name, "k").outcome == "upgraded"  # a rerun does it
+    assert s3.head_object(Bucket=name, Key="k")["Metadata"]["tenant"] == "new"
+
+
+def test_header_only_change_after_the_read_is_left_alone(
+    bucket: tuple[Any, str], aws: Emulator
+) -> None:
+    """The same for a header the rewrite carries (Cache-Control), metadata untouched."""
+    s3, name = bucket
+    _put_v1(s3, name, "k", 1, CacheControl="max-age=60")
+    other = aws.client("s3")
+
+    def recache() -> None:
+        head = other.head_object(Bucket=name, Key="k")
+        other.copy_object(
+            Bucket=name,
+            Key="k",
+            CopySource={"Bucket": name, "Key": "k"},
+            MetadataDirective="REPLACE",
+            Metadata=head["Metadata"],
+            ContentType=head["ContentType"],
+            CacheControl="no-store",
+        )
+
+    _hook(s3, "after-call.s3.GetObject", recache)
+    result = upgrade_object(s3, registry, name, "k")
+    assert result.outcome == "conflict"
+    assert "CacheControl" in result.detail
+    assert s3.head_object(Bucket=name, Key="k")["CacheControl"] == "no-store"
+
+
+def test_tag_added_after_the_read_is_kept(bucket: tuple[Any, str], aws: Emulator) -> None:
+    """Tags are read again right before the write, so one added since the read is carried
+    (they used to be read only when GetObject had counted some)."""
+    s3, name = bucket
+    _put_v1(s3, name, "k", 1)
+    other = aws.client("s3")
+    _hook(
+        s3,
+        "after-call.s3.GetObject",
+        lambda: other.put_object_tagging(
+            Bucket=name, Key="k", Tagging={"TagSet": [{"Key": "legal", "Value": "review"}]}
+        ),
+    )
+    assert upgrade_object(s3, registry, name, "k").outcome == "upgraded"
+    assert _stamp(s3, name, "k")[0].version == 2  # type: ignore[union-attr]
+    assert _tags(s3, name, "k") == [("legal", "review")]
+
+
+def test_unversioned_window_between_recheck_and_write(
+    bucket: tuple[Any, str], aws: Emulator
+) -> None:
+    """The window the guide documents: without versioning, a metadata-only change landing
+    after the re-check and before PutObject is replaced by the rewrite, and nothing can tell."""
+    s3, name = bucket
+    _put_v1(s3, name, "k", 1, Metadata={"tenant": "acme"})
+    other = aws.client("s3")
+    _hook(s3, "before-call.s3.PutObject", lambda: _replace_metadata(other, name, "k", tenant="new"))
+    assert upgrade_object(s3, registry, name, "k").outcome == "upgraded"
+    assert s3.head_object(Bucket=name, Key="k")["Metadata"]["tenant"] == "acme"
+
+
+def test_versioned_metadata_change_during_the_write_is_reported(
+    versioned: tuple[Any, Any, str],
+) -> None:
+    """In a versioned bucket the version before ours must be the one read. A metadata-only
+    change landing between the re-check and the write made another version: reported as
+    written-over, naming both, and the other writer's version is still there."""
+    s3, other, name = versioned
+    _put_v1(s3, name, "k", 1, Metadata={"tenant": "acme"})
+    (read,) = _versions(s3, name, "k")
+    _hook(s3, "before-call.s3.PutObject", lambda: _replace_metadata(other, name, "k", tenant="new"))
+    result = upgrade_object(s3, registry, name, "k")
+    ours, theirs, first = _versions(s3, name, "k")
+    assert first == read
+    assert (result.outcome, result.temporary) == ("written-over", False)
+    assert f"version {theirs}, not version {read}" in result.detail
+    assert ours in result.detail
+    kept = s3.head_object(Bucket=name, Key="k", VersionId=theirs)["Metadata"]
+    assert kept["tenant"] == "new"
+    assert "acme" not in result.detail
+    assert "new" not in result.detail.split()
+
+
+def test_versioned_tag_change_during_the_write_is_reported(
+    versioned: tuple[Any, Any, str],
+) -> None:
+    """A tag change on the version read, landing between the tag read and the write, is
+    seen afterwards on that version's tags."""
+    s3, other, name = versioned
+    _put_v1(s3, name, "k", 1, Tagging="team=shop")
+    (read,) = _versions(s3, name, "k")
+    _hook(
+        s3,
+        "before-call.s3.PutObject",
+        lambda: other.put_object_tagging(
+            Bucket=name, Key="k", Tagging={"TagSet": [{"Key": "team", "Value": "legal"}]}
+        ),
+    )
+    result = upgrade_object(s3, registry, name, "k")
+    assert result.outcome == "written-over"
+    assert f"the tags of version {read} changed" in result.detail
+    assert _tags(s3, name, "k", VersionId=read) == [("team", "legal")]
+    assert _tags(s3, name, "k") == [("team", "shop")]  # what the rewrite carried
+
+
+def test_quiet_versioned_rewrite_is_upgraded(versioned: tuple[Any, Any, str]) -> None:
+    """Nothing raced: the check after the write finds the version read just before ours."""
+    s3, _, name = versioned
+    _put_v1(s3, name, "k", 1, Tagging="team=shop")
+    assert upgrade_object(s3, registry, name, "k").outcome == "upgraded"
+    assert len(_versions(s3, name, "k")) == 2
+    assert _tags(s3, name, "k") == [("team", "shop")]
+
+
+def test_check_after_write_that_cannot_run_is_unverified(
+    versioned: tuple[Any, Any, str],
+) -> None:
+    """The write happened; a failing check after it is reported as such, not as 'failed'."""
+    s3, _, name = versioned
+    _put_v1(s3, name, "k", 1)
+
+    def denied(**_: Any) -> None:
+        raise MemoryError
+
+    s3.meta.events.register("before-call.s3.ListObjectVersions", denied)
+    result = upgrade_object(s3, registry, name, "k")
+    assert result.outcome == "unverified"
+    assert "upgraded (version" in result.detail
+    assert "MemoryError" in result.detail
+    assert _stamp(s3, name, "k")[0].version == 2  # type: ignore[union-attr]
+
+
+# -- Object Lock ----------------------------------------------------------------------------
+
+
+def _moto_reads_retention(s3: Any, reader: Any) -> None:
+    """moto answers GetObjectRetention with a 500; answer it from the object's own
+    retention as HeadObject reports it (``reader`` is a client without this hook)."""
+    from botocore.awsrequest import AWSResponse
+    from botocore.compat import HTTPHeaders
+
+    asked: list[dict[str, Any]] = []
+
+    def remember(params: dict[str, Any], **_: Any) -> None:
+        asked.append(dict(params))
+
+    def answer(**_: Any) -> tuple[Any, dict[str, Any]]:
+        params = asked.pop()
+        head = reader.head_object(**{k: params[k] for k in ("Bucket", "Key", "VersionId")})
+        status, parsed = 200, {}
+        if "ObjectLockMode" in head:
+            mode, until = head["ObjectLockMode"], head["ObjectLockRetainUntilDate"]
+            parsed["Retention"] = {"Mode": mode, "RetainUntilDate": until}
+        else:  # what S3 answers for a version without retention
+            status = 404
+            parsed["Error"] = {"Code": "NoSuchObjectLockConfiguration", "Message": "none"}
+        parsed["ResponseMetadata"] = {"HTTPStatusCode": status, "HTTPHeaders": {}}
+        return AWSResponse("https://moto.invalid/", status, HTTPHeaders(), None), parsed
+
+    s3.meta.events.register("provide-client-params.s3.GetObjectRetention", remember)
+    s3.meta.events.register("before-call.s3.GetObjectRetention", answer)
+
+
+@pytest.fixture
+def locked(aws: Emulator) -> tuple[Any, Any, str]:
+    """(the backfill's client, another client, a bucket with Object Lock enabled)."""
+    s3, other = aws.client("s3"), aws.client("s3")
+    s3.create_bucket(Bucket="vault", ObjectLockEnabledForBucket=True)
+    _moto_reads_retention(s3, other)
+    return s3, other, "vault"
+
+
+def test_object_lock_hold_and_retention_are_kept(locked: tuple[Any, Any, str]) -> None:
+    """The new current version gets the legal hold and the retention (mode and date) of the
+    version read: rewriting never leaves the object as users see it unprotected."""
+    import datetime
+
+    s3, _, name = locked
+    until = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=2)).replace(
+        microsecond=0
+    )
+    _put_v1(
+        s3,
+        name,
+        "held",
+        1,
+        ObjectLockLegalHoldStatus="ON",
+        ObjectLockMode="GOVERNANCE",
+        ObjectLockRetainUntilDate=until,
+    )
+    _put_v1(s3, name, "free", 2)
+    summary = upgrade_prefix(s3, registry, name, "")
+    assert summary.complete, summary.render()
+    (ours, read) = _versions(s3, name, "held")
+    assert s3.get_object_legal_hold(Bucket=name, Key="held", VersionId=ours)["LegalHold"] == {
+        "Status": "ON"
+    }
+    head = s3.head_object(Bucket=name, Key="held")
+    assert head["VersionId"] == ours
+    assert _stamp(s3, name, "held")[0].version == 2  # type: ignore[union-attr]
+    assert head["ObjectLockMode"] == "GOVERNANCE"
+    assert head["ObjectLockRetainUntilDate"] == until
+    old = s3.head_object(Bucket=name, Key="held", VersionId=read)
+    assert old["ObjectLockLegalHoldStatus"] == "ON"
+    free = s3.head_object(Bucket=name, Key="free")
+    assert "ObjectLockMode" not in free
+    assert free.get("ObjectLockLegalHoldStatus") != "ON"
+
+
+def test_legal_hold_placed_during_the_write_reaches_our_version(
+    locked: tuple[Any, Any, str],
+) -> None:
+    """A legal hold put on the version read between the re-check and the write is found by
+    the check after the write, put on the new version too, and reported."""
+    s3, other, name = locked
+    _put_v1(s3, name, "k", 1)
+    (read,) = _versions(s3, name, "k")
+    _hook(
+        s3,
+        "before-call.s3.PutObject",
+        lambda: other.put_object_legal_hold(
+            Bucket=name, Key="k", VersionId=read, LegalHold={"Status": "ON"}
+        ),
+    )
+    result = upgrade_object(s3, registry, name, "k")
+    ours, _ = _versions(s3, name, "k")
+    assert result.outcome == "written-over"
+    assert f"Object Lock settings of version {read} changed" in result.detail
+    assert f"legal hold now also on version {ours}" in result.detail
+    assert s3.get_object_legal_hold(Bucket=name, Key="k", VersionId=ours)["LegalHold"] == {
+        "Status": "ON"
+    }
+
+
+# -- old versions, size, failures -----------------------------------------------------------
+
+
+def test_a_version_that_is_not_current_is_never_written(
+    versioned: tuple[Any, Any, str],
+) -> None:
+    """Naming an old version (as an S3 Batch task may) is refused: its content and metadata
+    are never written over the current object."""
+    s3, _, name = versioned
+    _put_v1(s3, name, "k", 1, Metadata={"tenant": "old"})
+    (old,) = _versions(s3, name, "k")
+    _replace_metadata(s3, name, "k", tenant="current")  # same body and ETag, a new version
+    result = upgrade_object(s3, registry, name, "k", version_id=old)
+    assert (result.outcome, result.temporary) == ("not-current", False)
+    assert f"version {old} is not the current one" in result.detail
+    assert len(_versions(s3, name, "k")) == 2
+    assert s3.head_object(Bucket=name, Key="k")["Metadata"]["tenant"] == "current"
+    (current, _) = _versions(s3, name, "k")
+    assert upgrade_object(s3, registry, name, "k", version_id=current).outcome == "upgraded"
+
+
+class _WatchedBody:
+    """A GetObject body stream that counts the bytes read from it."""
+
+    def __init__(self, stream: Any, read: list[int]) -> None:
+        self._stream = stream
+        self._read = read
+
+    def read(self, amt: int | None = None) -> bytes:
+        data: bytes = self._stream.read(amt)
+        self._read.append(len(data))
+        return data
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+def test_object_over_max_bytes_is_refused_unread(
+    bucket: tuple[Any, str], aws: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ContentLength is checked before the body is read: a larger object is a permanent
+    failure and no byte of it is read. upgrade-s3 takes --max-bytes."""
+    s3, name = bucket
+    enc = registry_v1.encode(OrderCreatedV1(order_id="x" * 3000, total_cents=1))
+    s3.put_object(Bucket=name, Key="big", Body=enc.body, Metadata=enc.stamp.to_s3_metadata())
+    read: list[int] = []
+
+    def watch(parsed: dict[str, Any], **_: Any) -> None:
+        parsed["Body"] = _WatchedBody(parsed["Body"], read)
+
+    s3.meta.events.register("after-call.s3.GetObject", watch)
+    result = upgrade_object(s3, registry, name, "big", max_bytes=1000)
+    assert (result.outcome, result.temporary) == ("failed", False)
+    assert f"object of {len(enc.body)} bytes is larger than max_bytes (1000)" in result.detail
+    assert sum(read) == 0
+    assert upgrade_object(s3, registry, name, "big", max_bytes=len(enc.body)).outcome == "upgraded"
+    with pytest.raises(ValueError, match="max_bytes"):
+        upgrade_object(s3, registry, name, "big", max_bytes=0)
+
+    _put_v1(s3, name, "small", 1)
+    s3.put_object(Bucket=name, Key="big", Body=enc.body, Metadata=enc.stamp.to_s3_metadata())
+    argv = ["upgrade-s3", f"s3://{name}/", TARGET, "--endpoint-url", aws.endpoint_url]
+    assert main([*argv, "--max-bytes", "1000"]) == 1
+    out = capsys.readouterr().out
+    assert "larger than max_bytes (1000)" in out
+    assert "2 objects, upgraded 1, 1 left undone" in out
+    assert main([*argv, "--max-bytes", "0"]) == 2
+
+
+def test_an_object_that_fails_to_load_is_recorded_and_the_run_goes_on(
+    bucket: tuple[Any, str], tmp_path: Path
+) -> None:
+    """Any exception while one object loads (here a MemoryError from the client) makes that
+    object 'failed'; the others are upgraded, the state file lists it, and a run resumed
+    from that state carries it on until a run starts over."""
+    s3, name = bucket
+    for i in range(6):
+        _put_v1(s3, name, f"k{i}", i + 1)
+
+    def out_of_memory(params: dict[str, Any], **_: Any) -> None:
+        if params.get("Key") == "k1":
+            raise MemoryError
+
+    s3.meta.events.register("provide-client-params.s3.GetObject", out_of_memory)
+    state = tmp_path / "state.json"
+
+    def stop_in_third_page(result: ObjectResult) -> None:
+        if result.key == "k4":
+            raise KeyboardInterrupt
+
+    run = {"state_file": str(state), "page_size": 2, "concurrency": 1}
+    first = upgrade_prefix(s3, registry, name, "", on_result=stop_in_third_page, **run)
+    assert first.interrupted
+    assert [(p.key, p.outcome, p.temporary) for p in first.problems] == [("k1", "failed", False)]
+    assert first.problems[0].detail == "unexpected MemoryError (its text is not shown)"
+    recorded = json.loads(state.read_text())
+    assert recorded["last_key"] == "k3"
+    assert [(p["key"], p["outcome"]) for p in recorded["left_undone"]] == [("k1", "failed")]
+
+    second = upgrade_prefix(s3, registry, name, "", state_file=str(state), page_size=2)
+    assert second.total == 2  # k4, k5
+    assert not second.complete
+    assert [p.key for p in second.carried] == ["k1"]
+    assert "k1 (an earlier run): failed: object: unexpected MemoryError" in second.render()
+    assert "1 left undone" in second.render()
+    recorded = json.loads(state.read_text())
+    assert recorded["complete"] is True
+    assert [p["key"] for p in recorded["left_undone"]] == ["k1"]
+
+    s3.meta.events.unregister("provide-client-params.s3.GetObject", out_of_memory)
+    third = upgrade_prefix(s3, registry, name, "", state_file=str(state), page_size=2)
+    assert third.complete  # the finished state starts over: k1 is retried and upgraded
+    assert json.loads(state.read_text())["left_undone"] == []
+    assert all(_stamp(s3, name, f"k{i}")[0].version == 2 for i in range(6))  # type: ignore[union-attr]
+
+
+def test_state_file_never_follows_a_planted_link(bucket: tuple[Any, str], tmp_path: Path) -> None:
+    """The state is written to a new temporary file (O_EXCL, a name nobody chose before)
+    and moved over the state file: a symlink planted at <state>.tmp is never written through."""
+    s3, name = bucket
+    _put_v1(s3, name, "k", 1)
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    state = tmp_path / "state.json"
+    planted = tmp_path / "state.json.tmp"
+    planted.symlink_to(victim)
+    summary = upgrade_prefix(s3, registry, name, "", state_file=str(state))
+    assert summary.complete
+    assert victim.read_text() == "precious\n"
+    assert planted.is_symlink()
+    assert not state.is_symlink()
+    assert json.loads(state.read_text())["complete"] is True
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json", "state.json.tmp", "victim"]

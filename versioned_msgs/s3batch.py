@@ -16,8 +16,11 @@ are accepted; keys arrive URL-encoded and are decoded. Result codes:
   unstamped, or a type this registry does not know); ``resultString`` says which.
 - ``TemporaryFailure``: the object changed after it was read (it is left alone and S3 Batch
   Operations retries the task, which then reads the new object), or a transient AWS error.
-- ``PermanentFailure``: the payload does not decode or upgrade, the object is missing, or the
-  listed version is no longer the current one.
+- ``PermanentFailure``: the payload does not decode or upgrade, the object is missing or
+  larger than ``max_bytes`` (refused before its body is read), the task names a version that
+  is not the current one (``not-current``: an old version is never written over the current
+  object), or the object was upgraded but another change landed between the re-check and
+  the write (``written-over``, versioned buckets; ``resultString`` names the versions).
 
 A job created with schema 2.0 may pass ``UserArguments`` ``{"dryRun": "true"}`` to report
 without writing.
@@ -29,7 +32,7 @@ import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
-from ._aws.backfill import ObjectResult, upgrade_object
+from ._aws.backfill import DEFAULT_MAX_BYTES, ObjectResult, check_max_bytes, upgrade_object
 from ._core.registry import Registry
 
 __all__ = ["make_handler"]
@@ -57,13 +60,20 @@ def _bucket(task: dict[str, Any]) -> str:
 
 
 def make_handler(
-    registry: Registry, s3: Any = None, *, producer: str | None = None
+    registry: Registry,
+    s3: Any = None,
+    *,
+    producer: str | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     """A Lambda handler for S3 Batch Operations jobs that upgrade objects with ``registry``.
 
     ``s3``: a boto3 S3 client (made on first use when ``None``). ``producer`` replaces the
-    stamp's producer on rewritten objects (default: keep the one written).
+    stamp's producer on rewritten objects (default: keep the one written). ``max_bytes``
+    (default 16 MiB, as the consumer's) caps the objects read: a larger one is a
+    ``PermanentFailure`` and its body is never read.
     """
+    check_max_bytes(max_bytes)
     clients: list[Any] = [] if s3 is None else [s3]
 
     def client() -> Any:
@@ -102,6 +112,7 @@ def make_handler(
                 version_id=version_id,
                 dry_run=dry_run,
                 producer=producer,
+                max_bytes=max_bytes,
             )
             results.append(
                 {

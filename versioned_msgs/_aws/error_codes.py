@@ -10,6 +10,7 @@ from typing import Any
 
 __all__ = [
     "NOT_FOUND",
+    "NO_OBJECT_LOCK",
     "PRECONDITION_FAILED",
     "THROTTLED",
     "TRANSIENT",
@@ -22,6 +23,11 @@ __all__ = [
 NOT_FOUND = frozenset({"NoSuchKey", "404", "NotFound"})
 # S3's answers when IfMatch no longer matches: the object changed since it was read.
 PRECONDITION_FAILED = frozenset({"PreconditionFailed", "412"})
+# S3's answers when a bucket has no Object Lock configuration, or an object version no legal
+# hold or retention: nothing to keep.
+NO_OBJECT_LOCK = frozenset(
+    {"ObjectLockConfigurationNotFoundError", "NoSuchObjectLockConfiguration"}
+)
 # Throttling: the request was refused before any of it was done, so sending it again is
 # safe. botocore's list of throttling codes, with SNS's ``Throttled`` and KMS's (a key
 # behind an encrypted queue or stream).

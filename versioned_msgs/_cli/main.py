@@ -254,6 +254,7 @@ def _cmd_upgrade_s3(args: argparse.Namespace) -> int:
                 state_file=args.state_file,
                 start_after=args.start_after,
                 assume=assume,
+                max_bytes=args.max_bytes or _upgrade_s3.DEFAULT_MAX_BYTES,
             )
     except ValueError as exc:
         raise Failure(str(exc)) from None
@@ -416,6 +417,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="treat unstamped objects as this version of --assume-type",
     )
     p.add_argument("--assume-type", metavar="TYPE", help="the type of unstamped objects")
+    p.add_argument(
+        "--max-bytes",
+        type=_positive,
+        metavar="N",
+        help="refuse objects larger than this, unread (default 16 MiB, as the consumer)",
+    )
     _aws_options(p)
     p.set_defaults(func=_cmd_upgrade_s3)
 

@@ -4,25 +4,33 @@ shared with the S3 Batch Operations handler."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import tempfile
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from .._aws.backfill import DONE, ObjectResult, upgrade_object
+import msgspec
+
+from .._aws.backfill import DEFAULT_MAX_BYTES, DONE, ObjectResult, check_max_bytes, upgrade_object
 from .._core.registry import Registry
 from .console import Progress, table
 
-__all__ = ["ObjectResult", "Summary", "upgrade_object", "upgrade_prefix"]
+__all__ = ["DEFAULT_MAX_BYTES", "ObjectResult", "Summary", "upgrade_object", "upgrade_prefix"]
 
 # ---- a whole prefix ---------------------------------------------------------------------
 
 
 class Summary:
-    """Counts and problems of an ``upgrade-s3`` run."""
+    """Counts and problems of an ``upgrade-s3`` run.
+
+    ``carried``: the problems an interrupted run recorded in the state file before this run
+    resumed it (they stay undone until a run starts over).
+    """
 
     def __init__(self, bucket: str, prefix: str, *, dry_run: bool) -> None:
         self.bucket = bucket
@@ -30,9 +38,20 @@ class Summary:
         self.dry_run = dry_run
         self.counts: Counter[tuple[str, str, str, str]] = Counter()
         self.problems: list[ObjectResult] = []
+        self.carried: list[ObjectResult] = []
         self.last_key: str | None = None
         self.interrupted = False
         self.resumed_from: str | None = None
+        self._settled = 0  # problems of the listing pages finished
+
+    def page_done(self, last_key: str) -> None:
+        """A listing page is finished: a resumed run starts after ``last_key``."""
+        self.last_key = last_key
+        self._settled = len(self.problems)
+
+    def recorded(self) -> list[ObjectResult]:
+        """The problems of every finished page, the ones carried included."""
+        return self.carried + self.problems[: self._settled]
 
     def add(self, result: ObjectResult) -> None:
         self.counts[
@@ -53,7 +72,7 @@ class Summary:
     @property
     def complete(self) -> bool:
         """True when nothing was left undone (no conflict, failure or interruption)."""
-        return not self.problems and not self.interrupted
+        return not self.problems and not self.carried and not self.interrupted
 
     def render(self) -> str:
         where = f"s3://{self.bucket}/{self.prefix}"
@@ -62,15 +81,17 @@ class Summary:
             lines.append(f"resumed after {self.resumed_from!r}")
         rows = [(t, f, to, outcome, n) for (t, f, to, outcome), n in sorted(self.counts.items())]
         lines.append(table(("type", "from", "to", "outcome", "objects"), rows))
-        for p in self.problems[:20]:
-            lines.append(f"  {p.key}: {p.describe()}")
-        if len(self.problems) > 20:
-            lines.append(f"  ... and {len(self.problems) - 20} more")
+        problems = [(p, " (an earlier run)") for p in self.carried]
+        problems += [(p, "") for p in self.problems]
+        for p, earlier in problems[:20]:
+            lines.append(f"  {p.key}{earlier}: {p.describe()}")
+        if len(problems) > 20:
+            lines.append(f"  ... and {len(problems) - 20} more")
         upgraded = sum(n for k, n in self.counts.items() if k[3] in ("upgraded", "would-upgrade"))
         verb = "would upgrade" if self.dry_run else "upgraded"
         head = f"upgrade-s3 {where}: {self.total} objects, {verb} {upgraded}"
-        if self.problems:
-            head += f", {len(self.problems)} left undone"
+        if problems:
+            head += f", {len(problems)} left undone"
         if self.interrupted and self.last_key is not None:
             head += f"; interrupted, resume with --start-after {self.last_key!r}"
         elif self.interrupted:
@@ -95,12 +116,13 @@ def _pages(
             yield keys
 
 
-def _load_state(path: str, bucket: str, prefix: str) -> str | None:
+def _load_state(path: str, bucket: str, prefix: str) -> tuple[str | None, list[ObjectResult]]:
+    """The key to resume after and the problems recorded, from an unfinished run's state."""
     try:
         with open(path, encoding="utf-8") as fh:
             state = json.load(fh)
     except FileNotFoundError:
-        return None
+        return None, []
     except (OSError, ValueError) as exc:
         raise ValueError(
             f"{path}: expected an upgrade-s3 state file, cannot read it: {exc}"
@@ -115,27 +137,41 @@ def _load_state(path: str, bucket: str, prefix: str) -> str | None:
             f"{state.get('prefix') if isinstance(state, dict) else '?'}"
         )
     if state.get("complete"):
-        return None  # the last run finished: start over (objects already current are skipped)
+        return None, []  # the last run finished: start over (current objects are skipped)
     last = state.get("last_key")
-    return last if isinstance(last, str) else None
+    try:
+        undone = msgspec.convert(state.get("left_undone") or [], list[ObjectResult])
+    except msgspec.ValidationError as exc:
+        raise ValueError(f"{path}: expected left_undone to list objects: {exc}") from None
+    return (last if isinstance(last, str) else None), undone
 
 
 def _save_state(path: str, summary: Summary, *, complete: bool) -> None:
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(
-            {
-                "bucket": summary.bucket,
-                "prefix": summary.prefix,
-                "last_key": summary.last_key,
-                "complete": complete,
-            },
-            fh,
-            indent=2,
-            sort_keys=True,
-        )
-        fh.write("\n")
-    os.replace(tmp, path)
+    """Write the state to a new temporary file beside ``path``, then move it over ``path``.
+
+    ``mkstemp`` creates the file with ``O_EXCL`` under a name nobody chose in advance, so a
+    link planted in the folder is never followed; a crash leaves the old state whole.
+    """
+    state = {
+        "bucket": summary.bucket,
+        "prefix": summary.prefix,
+        "last_key": summary.last_key,
+        "complete": complete,
+        "left_undone": msgspec.to_builtins(summary.recorded()),
+    }
+    folder, name = os.path.split(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(state, fh, indent=2, sort_keys=True)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def upgrade_prefix(
@@ -152,23 +188,29 @@ def upgrade_prefix(
     progress: Progress | None = None,
     on_result: Callable[[ObjectResult], None] | None = None,
     page_size: int = 1000,
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> Summary:
     """Upgrade every object under ``prefix``, one listing page at a time.
 
-    After each page (``page_size`` keys) the last key is recorded (in ``state_file`` when
-    given), so a stopped run resumes from there; redoing a page is harmless because
-    current objects are skipped.
+    After each page (``page_size`` keys) the last key and the objects left undone are
+    recorded (in ``state_file`` when given), so a stopped run resumes from there; redoing a
+    page is harmless because current objects are skipped. An object that fails, however it
+    fails, is reported and the run goes on. Objects larger than ``max_bytes`` are refused
+    before their body is read.
     """
+    check_max_bytes(max_bytes)
     summary = Summary(bucket, prefix, dry_run=dry_run)
     if state_file and start_after is None:
-        start_after = _load_state(state_file, bucket, prefix)
+        start_after, summary.carried = _load_state(state_file, bucket, prefix)
     summary.resumed_from = start_after
     summary.last_key = start_after
     bar = progress or Progress(f"upgrade-s3 s3://{bucket}/{prefix}")
     lock = threading.Lock()
 
     def one(key: str) -> ObjectResult:
-        result = upgrade_object(s3, registry, bucket, key, dry_run=dry_run, assume=assume)
+        result = upgrade_object(
+            s3, registry, bucket, key, dry_run=dry_run, assume=assume, max_bytes=max_bytes
+        )
         with lock:
             bar.advance()
         return result
@@ -180,7 +222,7 @@ def upgrade_prefix(
                 summary.add(result)
                 if on_result is not None:
                     on_result(result)
-            summary.last_key = keys[-1]
+            summary.page_done(keys[-1])
             if state_file:
                 _save_state(state_file, summary, complete=False)
     except KeyboardInterrupt:
