@@ -168,3 +168,40 @@ def test_same_queue_is_usage_error(aws: Emulator) -> None:
     """Redriving a queue into itself would never end: exit 2."""
     url = aws.client("sqs").create_queue(QueueName="same")["QueueUrl"]
     assert main(["redrive", url, url, "--endpoint-url", aws.endpoint_url]) == 2
+
+
+def test_a_fifo_target_gets_the_parked_group_or_one_group_per_message(aws: Emulator) -> None:
+    """Into a FIFO target, a message from a FIFO park queue keeps its MessageGroupId; one
+    from a standard park queue carries no group (parking into it lost the original), so it
+    becomes a group of its own, its message id: no order is claimed that the park queue did
+    not keep, and none of them holds back the others (there is no shared 'redrive' group)."""
+    sqs = aws.client("sqs")
+    fifo_park = sqs.create_queue(QueueName="parked.fifo", Attributes={"FifoQueue": "true"})[
+        "QueueUrl"
+    ]
+    std_park = sqs.create_queue(QueueName="parked-std")["QueueUrl"]
+    target = sqs.create_queue(QueueName="orders.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    for i in range(3):
+        sqs.send_message(
+            QueueUrl=fifo_park,
+            MessageBody=f"fifo-{i}",
+            MessageGroupId="customer-7",
+            MessageDeduplicationId=f"fifo-{i}",
+        )
+    std_ids = {
+        sqs.send_message(QueueUrl=std_park, MessageBody=f"std-{i}")["MessageId"]: f"std-{i}"
+        for i in range(3)
+    }
+    assert redrive(sqs, fifo_park, target).complete
+    assert redrive(sqs, std_park, target).complete
+    groups: dict[str, str] = {}
+    while got := sqs.receive_message(
+        QueueUrl=target, MaxNumberOfMessages=10, MessageSystemAttributeNames=["MessageGroupId"]
+    ).get("Messages", []):
+        for m in got:
+            groups[m["Body"]] = m["Attributes"]["MessageGroupId"]
+            sqs.delete_message(QueueUrl=target, ReceiptHandle=m["ReceiptHandle"])
+    assert groups == {
+        **{f"fifo-{i}": "customer-7" for i in range(3)},
+        **{body: mid for mid, body in std_ids.items()},
+    }

@@ -257,6 +257,42 @@ def test_retries_back_off_exponentially_with_full_jitter() -> None:
     assert result.failed[0].attempts == 4
 
 
+def test_one_per_group_never_lets_a_group_overtake_a_failed_entry() -> None:
+    """With one_per_group, a call carries at most one entry of each group; so when the
+    second 'a' entry fails (AWS accepting later entries of 'a' in the same call is then
+    impossible), the later 'a' entries are held behind its retry and arrive in order."""
+    calls: list[list[str]] = []
+    accepted: list[str] = []
+    failures = {"a2": 1}
+
+    def call(chunk: list[tuple[int, str]]) -> dict[int, EntryOutcome]:
+        calls.append([e for _, e in chunk])
+        out: dict[int, EntryOutcome] = {}
+        for i, e in chunk:
+            if failures.get(e, 0) > 0:
+                failures[e] -= 1
+                out[i] = EntryOutcome(code="Throttled", retryable=True)
+            else:
+                accepted.append(e)
+                out[i] = EntryOutcome(vm.BatchSuccess(index=i, message_id=e))
+        return out
+
+    entries = ["a1", "b1", "a2", "b2", "a3", "a4"]
+    result = run_batches(
+        [(e, 1) for e in entries],
+        call,
+        max_entries=10,
+        max_bytes=100,
+        max_attempts=3,
+        backoff=0,
+        group_of=lambda e: e[0],
+        one_per_group=True,
+    )
+    assert result.ok
+    assert calls == [["a1", "b1"], ["a2", "b2"], ["a2"], ["a3"], ["a4"]]
+    assert [e for e in accepted if e[0] == "a"] == ["a1", "a2", "a3", "a4"]
+
+
 def test_entries_missing_from_an_answer_are_reported_not_dropped() -> None:
     """If AWS's answer leaves an entry out, it is a failure named MissingFromResponse."""
     result = run_batches(

@@ -25,6 +25,7 @@ from reliability_models import (
 )
 
 import versioned_msgs as vm
+from versioned_msgs._cli.redrive import redrive
 from versioned_msgs.testing import Emulator, kinesis_event, lambda_sqs_event, s3_event
 
 ROUNDS = 10 if SOAK else 1
@@ -405,3 +406,118 @@ def test_kinesis_retries_from_the_failed_record_handle_each_once_in_order() -> N
         else:
             position += len(batch)
     assert handled == [f"k{i:02d}" for i in range(40)]
+
+
+# ---- redrive ---------------------------------------------------------------------------------
+
+
+def park_orders(sqs: Any, park_url: str, ids: list[str], *, fifo: bool = False) -> None:
+    """Messages as the consumer parks them: body, attributes and ``vmsg-parked-reason``; in a
+    FIFO park queue, the group is the id's prefix (``G`` of ``G-1``)."""
+    for mid in ids:
+        extra = {"MessageGroupId": mid.split("-")[0], "MessageDeduplicationId": mid} if fifo else {}
+        sqs.send_message(
+            QueueUrl=park_url,
+            MessageBody=json.dumps({"id": mid}),
+            MessageAttributes={
+                "vmsg-parked-reason": {"DataType": "String", "StringValue": "unknown: no reader"}
+            },
+            **extra,
+        )
+
+
+def drain(sqs: Any, url: str) -> list[str]:
+    """The ids of every message in the queue, in the order received; each deleted."""
+    out: list[str] = []
+    while batch := receive(sqs, url):
+        for m in batch:
+            out.append(uid(m["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    return out
+
+
+@pytest.mark.parametrize("fault", ["throttled once", "refused for good"])
+def test_redrive_keeps_each_fifo_group_in_order_through_send_failures(
+    aws: Emulator, fault: str
+) -> None:
+    """FIFO park queue to FIFO target, SendMessageBatch failing G-1 (the second message of
+    group G): throttled once, it is retried and G's later messages go out behind it;
+    refused for good, they stay parked with it (PrecedingMessageFailed) instead of
+    overtaking it. Group H is not held back either way."""
+    sqs = aws.client("sqs")
+    park, _ = make_queue(sqs, "parked.fifo", FifoQueue="true")
+    target, _ = make_queue(sqs, "orders.fifo", FifoQueue="true")
+    ids = [f"{g}-{i}" for i in range(4) for g in ("G", "H")]
+    park_orders(sqs, park, ids, fifo=True)
+
+    def decide(entry: dict[str, Any], attempt: int) -> tuple[str, bool] | None:
+        if uid(entry["MessageBody"]) != "G-1":
+            return None
+        if fault == "throttled once":
+            return ("RequestThrottled", False) if attempt == 1 else None
+        return ("InvalidParameterValue", True)
+
+    EntryFaults(sqs, "SendMessageBatch", decide)
+    result = redrive(sqs, park, target, backoff=0)
+    arrived = drain(sqs, target)
+    assert [a for a in arrived if a.startswith("H")] == ["H-0", "H-1", "H-2", "H-3"]
+    if fault == "throttled once":
+        assert [a for a in arrived if a.startswith("G")] == ["G-0", "G-1", "G-2", "G-3"]
+        assert result.complete
+        assert result.moved == 8
+        return
+    assert [a for a in arrived if a.startswith("G")] == ["G-0"]
+    assert not result.complete
+    assert result.moved == 5
+    assert len(result.send_failed) == 3
+    assert result.send_codes == {"InvalidParameterValue": 1, "PrecedingMessageFailed": 2}
+    left = sqs.get_queue_attributes(
+        QueueUrl=park, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    assert left["ApproximateNumberOfMessagesNotVisible"] == "3"  # still parked
+
+
+def test_redrive_reports_and_counts_messages_sent_but_not_deleted(
+    aws: Emulator, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """DeleteMessageBatch failing (a 500 on every call) after the sends succeeded: the run
+    goes on, and the summary and the exit status (1) say how many messages are now in both
+    queues and may arrive twice, instead of stopping at the first "AWS error"."""
+    from versioned_msgs._cli.main import main
+
+    sqs = aws.client("sqs")
+    park, _ = make_queue(sqs, "parked-std")
+    target, _ = make_queue(sqs, "orders-std")
+    park_orders(sqs, park, [f"m-{i}" for i in range(13)])
+    faults = Faults(sqs)
+    faults.on("DeleteMessageBatch", lambda params: (500, "InternalError"))
+    monkeypatch.setattr("versioned_msgs._cli.main.make_client", lambda *a, **k: sqs)
+    assert main(["redrive", park, target]) == 1
+    out, err = capsys.readouterr()
+    assert "AWS error" not in err
+    assert "redrive: moved 13 messages" in out
+    assert "13 sent but not deleted from the park queue (they may arrive twice" in out
+    assert out.count("sent but not deleted (may arrive twice): ") == 13
+    assert sorted(drain(sqs, target)) == sorted(f"m-{i}" for i in range(13))
+    assert faults.calls["DeleteMessageBatch"] == 2  # one per chunk of 10 sent: not retried
+
+
+def test_redrive_never_sends_a_message_twice_in_one_run(aws: Emulator) -> None:
+    """A park queue with no visibility timeout hands a message whose delete failed straight
+    back to the same run: it is not sent again, its delete is retried with the new receipt
+    handle, and the run ends with every message moved once and nothing counted twice."""
+    sqs = aws.client("sqs")
+    park, _ = make_queue(sqs, "parked-vis0", VisibilityTimeout="0")
+    target, _ = make_queue(sqs, "orders-vis0")
+    park_orders(sqs, park, [f"m-{i}" for i in range(3)])
+    faults = Faults(sqs)
+    faults.on(
+        "DeleteMessageBatch",
+        lambda params: (500, "InternalError") if faults.calls["DeleteMessageBatch"] == 1 else None,
+    )
+    result = redrive(sqs, park, target, backoff=0)
+    assert result.moved == 3
+    assert result.delete_failed == []
+    assert result.complete
+    assert sorted(drain(sqs, target)) == ["m-0", "m-1", "m-2"]
+    assert drain(sqs, park) == []

@@ -85,19 +85,32 @@ class _Sized(Generic[_E]):
 
 
 def chunks(
-    items: Sequence[_Sized[_E]], max_entries: int, max_bytes: int
+    items: Sequence[_Sized[_E]],
+    max_entries: int,
+    max_bytes: int,
+    group_of: Callable[[_E], str | None] | None = None,
 ) -> Iterator[list[_Sized[_E]]]:
-    """Consecutive groups of at most ``max_entries`` entries and ``max_bytes`` bytes."""
-    group: list[_Sized[_E]] = []
+    """Consecutive runs of at most ``max_entries`` entries and ``max_bytes`` bytes; with
+    ``group_of``, holding at most one entry of each message group."""
+    chunk: list[_Sized[_E]] = []
     size = 0
+    groups: set[str] = set()
     for item in items:
-        if group and (len(group) == max_entries or size + item.size > max_bytes):
-            yield group
-            group, size = [], 0
-        group.append(item)
+        group = group_of(item.entry) if group_of is not None else None
+        if chunk and (
+            len(chunk) == max_entries
+            or size + item.size > max_bytes
+            or (group is not None and group in groups)
+        ):
+            yield chunk
+            chunk, size = [], 0
+            groups.clear()
+        chunk.append(item)
         size += item.size
-    if group:
-        yield group
+        if group is not None:
+            groups.add(group)
+    if chunk:
+        yield chunk
 
 
 def run_batches(
@@ -109,6 +122,7 @@ def run_batches(
     max_attempts: int,
     backoff: float,
     group_of: Callable[[_E], str | None] | None = None,
+    one_per_group: bool = False,
     sleep: Callable[[float], Any] = time.sleep,
 ) -> BatchResult:
     """Send ``entries`` (each with its size) in chunks; retry retryable failures only.
@@ -125,7 +139,10 @@ def run_batches(
     ``group_of`` (FIFO targets) keeps each message group in order: once an entry of a group
     fails, the group's later entries are held back and go out behind it when it is retried,
     or fail with ``PrecedingMessageFailed`` when it cannot be; an entry overtaken by a later
-    accepted entry of its group is not retried.
+    accepted entry of its group is not retried. AWS may accept an entry after a failed one of
+    its group in the same call: ``one_per_group`` puts at most one entry of each group in a
+    call, so that cannot happen and a group's order survives any failure (at the cost of a
+    call per entry for a single group; order entries group by group in turn to fill calls).
     """
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -138,7 +155,8 @@ def run_batches(
         retry: list[_Sized[_E]] = []
         # group -> index of its first failed entry this round, and whether it is retried
         blocked: dict[str, tuple[int, bool]] = {}
-        for chunk in chunks(pending, max_entries, max_bytes):
+        split_by = group_of if one_per_group else None
+        for chunk in chunks(pending, max_entries, max_bytes, split_by):
             send = chunk
             if group_of is not None:
                 send = []
