@@ -108,3 +108,59 @@ def test_sink_without_emit_is_refused() -> None:
     """metrics= must have an emit(counts) method."""
     with pytest.raises(TypeError, match="emit"):
         vm.Consumer(consumer_registry(), metrics=object())  # type: ignore[arg-type]
+
+
+def _forged(type_: str, version: int) -> vm.Encoded:
+    """A message stamped with a type and version a sender chose freely."""
+    return vm.Encoded(body=b'{"id": "x", "qty": 1}', stamp=vm.Stamp(type=type_, version=version))
+
+
+@pytest.mark.parametrize("policy", ["reject", "ignore", "retry", "park"])
+def test_types_the_registry_does_not_know_count_under_one_label(aws: Any, policy: str) -> None:
+    """Types a sender makes up never become a Type or Version dimension: whatever the
+    on_unknown policy does with them, they count as type "(unknown)", version 0, so the EMF
+    lines hold only registered types and the two fixed labels. Registered types keep their
+    version, newer ones included (the rollout alarm on them stays)."""
+    park = aws.client("sqs").create_queue(QueueName="parked")["QueueUrl"]
+    sink = vm.MemoryMetrics()
+    out = io.StringIO()
+    emf = vm.EMFMetrics(stream=out)
+
+    class Both:
+        def emit(self, counts: Any) -> None:
+            sink.emit(counts)
+            emf.emit(counts)
+
+    consumer = vm.Consumer(
+        consumer_registry(),
+        metrics=Both(),
+        on_unknown=policy,
+        park_queue_url=park,  # type: ignore[arg-type]
+    )
+    consumer.handler(OrderV2)(Seen())
+    forged = [_forged(f"evil.t{i}", 1000 + i) for i in range(20)]
+    consumer.process(sqs_event(v2(), v4(), *forged), None)
+    outcome = {"reject": "rejected", "ignore": "ignored", "retry": "retried", "park": "parked"}
+    assert sink.totals == {
+        ("order.created", 2, "handled"): 1,
+        ("order.created", 4, "retried"): 1,
+        ("(unknown)", 0, outcome[policy]): 20,
+    }
+    types = {json.loads(line)["Type"] for line in out.getvalue().splitlines()}
+    assert types == {"order.created", "(unknown)"}
+    assert "evil" not in out.getvalue()
+    assert "100" not in out.getvalue()
+
+
+def test_an_unknown_type_whose_parking_failed_counts_as_unknown(aws: Any) -> None:
+    """A record of an unknown type that could not be parked (the park queue is gone) is
+    `failed` before the consumer could use its type: it counts as "(unknown)" too."""
+    sink = vm.MemoryMetrics()
+    missing = f"{aws.endpoint_url}/123456789012/no-such-queue"
+    consumer = vm.Consumer(
+        consumer_registry(), metrics=sink, on_unknown="park", park_queue_url=missing
+    )
+    consumer.handler(OrderV2)(Seen())
+    report = consumer.process(sqs_event(_forged("evil.parked", 77)), None)
+    assert [r.outcome for r in report.records] == ["failed"]
+    assert sink.totals == {("(unknown)", 0, "failed"): 1}

@@ -1,8 +1,10 @@
 """Per-version counts: a sink protocol and a CloudWatch Embedded Metric Format sink.
 
 A consumer calls its sink once per invocation with ``{(type, version, outcome): count}``.
-Records whose stamp could not be read count under type ``"(none)"``, version ``0`` (a
-parenthesis can never appear in a real type name).
+Records whose stamp could not be read count under type ``"(none)"``, version ``0``; records
+whose type the registry does not know count under type ``"(unknown)"``, version ``0`` (a
+parenthesis can never appear in a real type name). A sender can write any type and version
+in a stamp: only types the consumer recognised become a ``Type`` dimension.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ from typing import IO, Protocol, runtime_checkable
 
 import msgspec
 
-__all__ = ["NO_TYPE", "Counts", "EMFMetrics", "MemoryMetrics", "MetricsSink"]
+__all__ = ["NO_TYPE", "UNKNOWN_TYPE", "Counts", "EMFMetrics", "MemoryMetrics", "MetricsSink"]
 
 #: The type name counted for records without a readable stamp.
 NO_TYPE = "(none)"
+#: The type name counted for records of a type the registry does not know (version ``0``).
+UNKNOWN_TYPE = "(unknown)"
 
 Counts = Mapping[tuple[str, int, str], int]
 

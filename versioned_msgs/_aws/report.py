@@ -11,9 +11,9 @@ from typing import Any, Literal
 
 import msgspec
 
-from .._core.errors import VersionedMsgsError
+from .._core.errors import UnknownTypeError, VersionedMsgsError
 from .._core.meta import Meta
-from .metrics import NO_TYPE
+from .metrics import NO_TYPE, UNKNOWN_TYPE
 
 __all__ = [
     "ASYNC_SOURCES",
@@ -132,11 +132,23 @@ class Report:
         return [r for r in self.records if r.outcome in FAILED_OUTCOMES]
 
     def counts(self) -> dict[tuple[str, int, str], int]:
-        """Counts per (type, version, outcome); unstamped records count as ("(none)", 0)."""
+        """Counts per (type, version, outcome), for metrics.
+
+        Unstamped records count as ``("(none)", 0)``. Type and version are the sender's
+        choice, so a record counts under its own only once the consumer recognised the
+        type; records of a type the registry does not know count as ``("(unknown)", 0)``,
+        and so does a record whose parking failed (its result cannot tell whether the type
+        was known). Versions of registered types are counted as written.
+        """
         out: dict[tuple[str, int, str], int] = {}
         for r in self.records:
             m = r.meta
-            k = (NO_TYPE, 0, r.outcome) if m is None else (m.type, m.version, r.outcome)
+            if m is None:
+                k = (NO_TYPE, 0, r.outcome)
+            elif _type_unrecognised(r, m):
+                k = (UNKNOWN_TYPE, 0, r.outcome)
+            else:
+                k = (m.type, m.version, r.outcome)
             out[k] = out.get(k, 0) + 1
         return out
 
@@ -164,6 +176,13 @@ class Report:
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (Report, (self.records, self.response, self.source))
+
+
+def _type_unrecognised(r: RecordResult, m: Meta) -> bool:
+    """True when the record shows its type unknown to the registry, or cannot show it known:
+    a failure with no model decoded is the park queue's, reached only by a policy (a
+    handler's failure follows a decode into a model version >= 1)."""
+    return isinstance(r.error, UnknownTypeError) or (r.outcome == "failed" and not m.model_version)
 
 
 def _materialise(items: Any, runs: Any) -> list[RecordResult]:
