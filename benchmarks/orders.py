@@ -3,7 +3,8 @@
 The order is ~1 KB of JSON. Its history gives the upgrade workloads real work to do:
 v1 -> v2 renames ``customer`` to ``customer_id``; v2 -> v3 adds ``tags``; v3 -> v4 turns the
 float ``total`` into integer ``total_cents``. Each version exists as a msgspec Struct and as a
-pydantic model (pydantic is imported only when those are asked for).
+pydantic model (pydantic is imported only when those are asked for). The upgraders exist in
+the dict form and, for the Structs, in the typed form, with one downgrader (v4 -> v3) each.
 """
 
 from __future__ import annotations
@@ -93,6 +94,73 @@ def _up_3(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _down_4(data: dict[str, Any]) -> dict[str, Any]:
+    data["total"] = data.pop("total_cents") / 100
+    return data
+
+
+# The same steps in the typed form: each receives the older Struct and builds the next.
+
+
+def _typed_up_1(old: OrderV1) -> OrderV2:
+    return OrderV2(
+        order_id=old.order_id,
+        email=old.email,
+        created_at=old.created_at,
+        currency=old.currency,
+        items=old.items,
+        shipping=old.shipping,
+        notes=old.notes,
+        customer_id=old.customer,
+        total=old.total,
+    )
+
+
+def _typed_up_2(old: OrderV2) -> OrderV3:
+    return OrderV3(
+        order_id=old.order_id,
+        email=old.email,
+        created_at=old.created_at,
+        currency=old.currency,
+        items=old.items,
+        shipping=old.shipping,
+        notes=old.notes,
+        customer_id=old.customer_id,
+        total=old.total,
+        tags=[],
+    )
+
+
+def _typed_up_3(old: OrderV3) -> Order:
+    return Order(
+        order_id=old.order_id,
+        email=old.email,
+        created_at=old.created_at,
+        currency=old.currency,
+        items=old.items,
+        shipping=old.shipping,
+        notes=old.notes,
+        customer_id=old.customer_id,
+        total_cents=round(old.total * 100),
+        tags=old.tags,
+    )
+
+
+def _typed_down_4(new: Order) -> OrderV3:
+    return OrderV3(
+        order_id=new.order_id,
+        email=new.email,
+        created_at=new.created_at,
+        currency=new.currency,
+        items=new.items,
+        shipping=new.shipping,
+        notes=new.notes,
+        customer_id=new.customer_id,
+        total=new.total_cents / 100,
+        tags=new.tags,
+    )
+
+
 def pydantic_models() -> dict[int, type[Any]]:
     """The same four versions as pydantic models (imports pydantic)."""
     import pydantic
@@ -140,14 +208,22 @@ def pydantic_models() -> dict[int, type[Any]]:
     return {1: POrderV1, 2: POrderV2, 3: POrderV3, 4: POrder}
 
 
-def make_registry(models: dict[int, type[Any]]) -> vm.Registry:
-    """A registry of the four order versions and the three upgraders between them."""
+def make_registry(models: dict[int, type[Any]], *, typed: bool = False) -> vm.Registry:
+    """A registry of the four order versions, the three upgraders between them and the
+    downgrader from v4 to v3; ``typed``: the typed form of each (msgspec models only)."""
     registry = vm.Registry()
     for version, model in models.items():
         registry.message(TYPE, version=version)(model)
-    registry.upgrader(TYPE, from_version=1)(_up_1)
-    registry.upgrader(TYPE, from_version=2)(_up_2)
-    registry.upgrader(TYPE, from_version=3)(_up_3)
+    if typed:
+        registry.upgrader(TYPE, from_version=1)(_typed_up_1)
+        registry.upgrader(TYPE, from_version=2)(_typed_up_2)
+        registry.upgrader(TYPE, from_version=3)(_typed_up_3)
+        registry.downgrader(TYPE, from_version=4)(_typed_down_4)
+    else:
+        registry.upgrader(TYPE, from_version=1)(_up_1)
+        registry.upgrader(TYPE, from_version=2)(_up_2)
+        registry.upgrader(TYPE, from_version=3)(_up_3)
+        registry.downgrader(TYPE, from_version=4)(_down_4)
     registry.check()
     return registry
 

@@ -165,6 +165,7 @@ def consumer_rows(args: argparse.Namespace) -> list[Row]:
     models = orders.MSGSPEC_MODELS
     pmodels = orders.pydantic_models()
     reg = orders.make_registry(models)
+    typed_reg = orders.make_registry(models, typed=True)
     preg = orders.make_registry(pmodels)
     mix = [4, 4, 3, 4, 2, 4, 1, 3]
     current = orders.sqs_event(reg, n, [4])
@@ -174,6 +175,7 @@ def consumer_rows(args: argparse.Namespace) -> list[Row]:
     no_digests = orders.sqs_event(reg, n, [4], digests=False)
     pcurrent = orders.sqs_event(preg, n, [4])
     ours = make_consumer(reg, orders.Order)
+    typed = make_consumer(typed_reg, orders.Order)
     ours_p = make_consumer(preg, pmodels[4])
     for consume, event in (
         (ours, current),
@@ -181,6 +183,8 @@ def consumer_rows(args: argparse.Namespace) -> list[Row]:
         (ours, one),
         (ours, three),
         (ours, mixed),
+        (typed, one),
+        (typed, three),
     ):
         verify(consume, event)
     verify(ours_p, pcurrent)
@@ -230,6 +234,20 @@ def consumer_rows(args: argparse.Namespace) -> list[Row]:
             lambda: mixed_floor(mixed),
             "",
         ),
+        (
+            "consumer, one typed upgrade step (v3->v4)",
+            "floor (current-version bodies)",
+            lambda: typed(one),
+            lambda: floor(orders.Order)(current),
+            "<= 1.60",
+        ),
+        (
+            "consumer, three typed upgrade steps (v1->v4)",
+            "floor (current-version bodies)",
+            lambda: typed(three),
+            lambda: floor(orders.Order)(current),
+            "",
+        ),
     ]
     rows = []
     for figure, baseline, candidate, base, target in figures:
@@ -258,16 +276,21 @@ def _per_record(p: timing.Paired, n: int) -> str:
 def encode_rows(args: argparse.Namespace) -> list[Row]:
     n = args.encode
     reg = orders.make_registry(orders.MSGSPEC_MODELS)
+    typed_reg = orders.make_registry(orders.MSGSPEC_MODELS, typed=True)
     event = orders.sqs_event(reg, min(n, 1000), [4])
     bodies = [r["body"] for r in event["Records"]]
     msgs = [msgspec.json.decode(bodies[i % len(bodies)], type=orders.Order) for i in range(n)]
-    encode = reg.encode
     bare = msgspec.json.encode
 
-    def ours() -> None:
-        for msg in msgs:
-            encoded = encode(msg)
-            encoded.stamp.to_message_attributes()
+    def ours(registry: vm.Registry, as_version: int | None) -> Callable[[], None]:
+        encode = registry.encode
+
+        def run() -> None:
+            for msg in msgs:
+                encoded = encode(msg, as_version)
+                encoded.stamp.to_message_attributes()
+
+        return run
 
     def baseline() -> None:
         for msg in msgs:
@@ -277,16 +300,27 @@ def encode_rows(args: argparse.Namespace) -> list[Row]:
                 "vmsg-version": {"DataType": "Number", "StringValue": "4"},
             }
 
-    p = paired(ours, baseline, repeats=args.repeats)
-    return [
-        row(
-            f"encode + stamp, {n:,} messages",
-            "bare encode + hand-built attrs",
-            f"{_us(p.candidate_ns, n)} vs {_us(p.baseline_ns, n)} us/msg",
-            p.ratio,
-            "<= 1.30",
-        )
+    # (figure, candidate, target): pinned to v3, the downgrader runs for every message
+    figures = [
+        (f"encode + stamp, {n:,} messages", ours(reg, None), "<= 1.30"),
+        (f"encode as v3, typed downgrader, {n:,} msgs", ours(typed_reg, 3), ""),
+        (f"encode as v3, dict downgrader, {n:,} msgs", ours(reg, 3), ""),
     ]
+    if typed_reg.encode(msgs[0], 3).body != reg.encode(msgs[0], 3).body:
+        raise SystemExit("the typed and the dict downgrader wrote different v3 bodies")
+    rows = []
+    for figure, candidate, target in figures:
+        p = paired(candidate, baseline, repeats=args.repeats)
+        rows.append(
+            row(
+                figure,
+                "bare encode + hand-built attrs",
+                f"{_us(p.candidate_ns, n)} vs {_us(p.baseline_ns, n)} us/msg",
+                p.ratio,
+                target,
+            )
+        )
+    return rows
 
 
 _IMPORT_PROBE = """
