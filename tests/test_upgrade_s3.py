@@ -524,6 +524,33 @@ def test_check_after_write_that_cannot_run_is_unverified(
     assert _stamp(s3, name, "k")[0].version == 2  # type: ignore[union-attr]
 
 
+def test_object_from_before_versioning_is_checked_as_version_null(
+    bucket: tuple[Any, str], aws: Emulator
+) -> None:
+    """An object written before versioning was turned on is version "null": the check after
+    the write looks at that version's tags, not at the current object's."""
+    s3, name = bucket
+    _put_v1(s3, name, "k", 1, Tagging="team=shop")
+    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    assert upgrade_object(s3, registry, name, "k").outcome == "upgraded"
+    assert _versions(s3, name, "k")[1] == "null"
+
+    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Suspended"})
+    _put_v1(s3, name, "n", 1, Tagging="team=shop")  # "null" again, versioning suspended
+    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    other = aws.client("s3")
+    _hook(
+        s3,
+        "before-call.s3.PutObject",
+        lambda: other.put_object_tagging(
+            Bucket=name, Key="n", Tagging={"TagSet": [{"Key": "team", "Value": "legal"}]}
+        ),
+    )
+    result = upgrade_object(s3, registry, name, "n")
+    assert result.outcome == "written-over"
+    assert "the tags of version null changed" in result.detail
+
+
 # -- Object Lock ----------------------------------------------------------------------------
 
 

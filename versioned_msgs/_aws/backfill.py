@@ -289,7 +289,8 @@ class _Rewrite:
                 f"the object's {', '.join(changed)} changed after it was read; left alone",
                 temporary=version_id is None,
             )
-        tags = self._tags(read_version)
+        # Without versioning there is only the current object: no version-tagging permission.
+        tags = self._tags(**({} if read_version == _NULL_VERSION else {"VersionId": read_version}))
         if tags:
             put["Tagging"] = urllib.parse.urlencode(tags)
         if lock is not None:
@@ -330,9 +331,9 @@ class _Rewrite:
         head = self.s3.head_object(Bucket=self.bucket, Key=self.key, IfMatch=etag)
         return [field for field in _CHECKED if head.get(field) != obj.get(field)]
 
-    def _tags(self, version: str) -> list[tuple[str, str]]:
-        args = {"VersionId": version} if version != _NULL_VERSION else {}
-        answer = self.s3.get_object_tagging(Bucket=self.bucket, Key=self.key, **args)
+    def _tags(self, **version: str) -> list[tuple[str, str]]:
+        """The tags of the version named (``VersionId=...``), else of the current object."""
+        answer = self.s3.get_object_tagging(Bucket=self.bucket, Key=self.key, **version)
         return sorted((t["Key"], t["Value"]) for t in answer.get("TagSet") or ())
 
     def _object_lock(self) -> bool:
@@ -366,7 +367,7 @@ class _Rewrite:
                 "noncurrent version"
             ]
         problems = []
-        if self._tags(read) != tags:
+        if self._tags(VersionId=read) != tags:
             problems.append(
                 f"the tags of version {read} changed during the rewrite; version {ours} carries "
                 "the ones read before"
