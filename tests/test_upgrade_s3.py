@@ -354,6 +354,12 @@ def _tags(s3: Any, bucket: str, key: str, **version: str) -> list[tuple[str, str
     return sorted((t["Key"], t["Value"]) for t in tag_set)
 
 
+def _retag(s3: Any, bucket: str, key: str, **tags: str) -> None:
+    """Another tool replacing the tags of the current version."""
+    tag_set = [{"Key": k, "Value": v} for k, v in tags.items()]
+    s3.put_object_tagging(Bucket=bucket, Key=key, Tagging={"TagSet": tag_set})
+
+
 def _replace_metadata(s3: Any, bucket: str, key: str, **metadata: str) -> None:
     """What another tool does to change only the metadata: the ETag stays the same."""
     head = s3.head_object(Bucket=bucket, Key=key)
@@ -428,13 +434,7 @@ def test_tag_added_after_the_read_is_kept(bucket: tuple[Any, str], aws: Emulator
     s3, name = bucket
     _put_v1(s3, name, "k", 1)
     other = aws.client("s3")
-    _hook(
-        s3,
-        "after-call.s3.GetObject",
-        lambda: other.put_object_tagging(
-            Bucket=name, Key="k", Tagging={"TagSet": [{"Key": "legal", "Value": "review"}]}
-        ),
-    )
+    _hook(s3, "after-call.s3.GetObject", lambda: _retag(other, name, "k", legal="review"))
     assert upgrade_object(s3, registry, name, "k").outcome == "upgraded"
     assert _stamp(s3, name, "k")[0].version == 2  # type: ignore[union-attr]
     assert _tags(s3, name, "k") == [("legal", "review")]
@@ -483,13 +483,7 @@ def test_versioned_tag_change_during_the_write_is_reported(
     s3, other, name = versioned
     _put_v1(s3, name, "k", 1, Tagging="team=shop")
     (read,) = _versions(s3, name, "k")
-    _hook(
-        s3,
-        "before-call.s3.PutObject",
-        lambda: other.put_object_tagging(
-            Bucket=name, Key="k", Tagging={"TagSet": [{"Key": "team", "Value": "legal"}]}
-        ),
-    )
+    _hook(s3, "before-call.s3.PutObject", lambda: _retag(other, name, "k", team="legal"))
     result = upgrade_object(s3, registry, name, "k")
     assert result.outcome == "written-over"
     assert f"the tags of version {read} changed" in result.detail
@@ -539,13 +533,7 @@ def test_object_from_before_versioning_is_checked_as_version_null(
     _put_v1(s3, name, "n", 1, Tagging="team=shop")  # "null" again, versioning suspended
     s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
     other = aws.client("s3")
-    _hook(
-        s3,
-        "before-call.s3.PutObject",
-        lambda: other.put_object_tagging(
-            Bucket=name, Key="n", Tagging={"TagSet": [{"Key": "team", "Value": "legal"}]}
-        ),
-    )
+    _hook(s3, "before-call.s3.PutObject", lambda: _retag(other, name, "n", team="legal"))
     result = upgrade_object(s3, registry, name, "n")
     assert result.outcome == "written-over"
     assert "the tags of version null changed" in result.detail
