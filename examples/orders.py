@@ -1,8 +1,10 @@
 """The `order.created` message type in three versions, shared by producers and consumers.
 
 Ship this module (or a package holding it) with every function that writes or reads orders.
-Each version keeps its model; upgraders turn an older JSON payload into the next version,
-downgraders go back one step so a pinned producer can keep writing an older version.
+Each version keeps its model; upgraders turn an older payload into the next version,
+downgraders go back one step so a pinned producer can keep writing an older version. The
+v1 -> v2 pair works on JSON dicts; the v2 <-> v3 pair is typed: it receives and returns the
+models themselves.
 """
 
 # --8<-- [start:setup]
@@ -61,22 +63,16 @@ class OrderCreated(msgspec.Struct, frozen=True):
     total: Money
 
 
+# Typed: annotated with the v2 and v3 models, so v2 bodies are decoded into OrderCreatedV2
+# (and validated by it) before the upgrader runs, and mypy checks the fields used.
 @registry.upgrader("order.created", from_version=2)
-def v2_to_v3(payload: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "order_id": payload["order_id"],
-        "total": {"cents": payload["amount"], "currency": payload["currency"]},
-    }
+def v2_to_v3(old: OrderCreatedV2) -> OrderCreated:
+    return OrderCreated(order_id=old.order_id, total=Money(old.amount, old.currency))
 
 
 @registry.downgrader("order.created", from_version=3)
-def v3_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
-    total = payload["total"]
-    return {
-        "order_id": payload["order_id"],
-        "amount": total["cents"],
-        "currency": total["currency"],
-    }
+def v3_to_v2(new: OrderCreated) -> OrderCreatedV2:
+    return OrderCreatedV2(new.order_id, amount=new.total.cents, currency=new.total.currency)
 
 
 # --8<-- [end:v3]

@@ -106,3 +106,17 @@ def test_a_v3_reader_handles_every_version_still_in_flight() -> None:
 
 
 # --8<-- [end:expanded]
+
+
+# --8<-- [start:typed]
+def test_a_v2_body_that_does_not_fit_the_v2_model_is_rejected_before_upgrading() -> None:
+    consumer = vm.Consumer(registry)
+    consumer.handler(OrderCreated)(lambda order, meta: None)
+    v2 = registry.stamp("order.created", 2)
+    broken = vm.Encoded(b'{"order_id": "o-8", "amount": "5.00", "currency": "EUR"}', v2)
+    report = consumer.process(sqs_event(broken), None)
+    assert [r.outcome for r in report.records] == ["rejected"]  # the upgrader never ran
+    assert "does not fit the v2 model OrderCreatedV2" in str(report.records[0].error)
+
+
+# --8<-- [end:typed]
