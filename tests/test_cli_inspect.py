@@ -120,3 +120,42 @@ def test_inspect_reports_a_deeply_nested_object(
     assert "type           order.created" in out
     assert f"{len(body)} bytes, JSON nested too deeply to show" in out
     assert "[[[" not in out
+
+
+def test_inspect_queue_counts_a_deeply_nested_message(
+    aws: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A queued message nested far deeper than Python's JSON reader follows is counted as
+    unversioned (exit 0), not a RecursionError."""
+    sqs = aws.client("sqs")
+    url = sqs.create_queue(QueueName="deep")["QueueUrl"]
+    _send(sqs, url, b'{"a":' + b"[" * 50_000 + b"]" * 50_000 + b"}", {})
+    code = main(["inspect", url, "--registry", TARGET, "--endpoint-url", aws.endpoint_url])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "peeked at 1" in out
+    assert ["(unversioned)", "-", "none", "1"] in [line.split() for line in out.splitlines()]
+
+
+def test_inspect_reads_an_object_only_up_to_max_bytes(
+    aws: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An object larger than --max-bytes shows its stamp and headers; its body is not read
+    or decoded."""
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket="inspect-big")
+    enc = registry_v1.encode(OrderCreatedV1(order_id="o-" + "x" * 5000, total_cents=5))
+    s3.put_object(
+        Bucket="inspect-big", Key="big.json", Body=enc.body, Metadata=enc.stamp.to_s3_metadata()
+    )
+    args = ["inspect", "s3://inspect-big/big.json", "--registry", TARGET]
+    args += ["--endpoint-url", aws.endpoint_url, "--max-bytes", "1000"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "type           order.created" in out
+    assert "not read: larger than --max-bytes (1000 bytes)" in out
+    assert "xxxx" not in out
+    assert main([*args[:-1], "100000"]) == 0
+    within = capsys.readouterr().out
+    assert "not read" not in within
+    assert 'payload        order_id="o-xxx' in within

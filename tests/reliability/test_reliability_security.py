@@ -217,7 +217,7 @@ def test_oversized_objects_are_refused_before_any_download(aws: Emulator) -> Non
     small = pub.put_object("bkt", "small", OrderV2(id="small", qty=1))
     big = pub.put_object("bkt", "big", OrderV2(id="big", qty=1, note="x" * 5000))
     handled: list[str] = []
-    consumer = vm.Consumer(new_registry(), s3=s3, max_bytes=2048)
+    consumer = vm.Consumer(new_registry(), s3=s3, max_bytes=2048, allowed_buckets=["bkt"])
     consumer.handler(OrderV2)(lambda msg, meta: handled.append(msg.id))
     for key, etag in (("small", small["ETag"]), ("big", big["ETag"])):
         report = consumer.process(s3_event("bkt", key, etag=etag), None)
@@ -311,7 +311,7 @@ def test_an_object_grown_between_head_and_get_is_never_decoded(aws: Emulator) ->
     # the same through a consumer, as a large-payload pointer
     pub.put_object("bkt", "k", OrderV2(id="small", qty=1))
     handled: list[str] = []
-    consumer = vm.Consumer(new_registry(), s3=s3, max_bytes=2048)
+    consumer = vm.Consumer(new_registry(), s3=s3, max_bytes=2048, allowed_buckets=["bkt"])
     consumer.handler(OrderV2)(lambda msg, meta: handled.append(msg.id))
     pointer = vm.Encoded(
         msgspec.json.encode(

@@ -6,6 +6,7 @@ import json
 from collections import Counter
 from typing import Any
 
+from .._aws.s3reader import DEFAULT_MAX_BYTES
 from .._core.attributes import PREFIX
 from .._core.envelope import unembed
 from .._core.errors import VersionedMsgsError
@@ -14,7 +15,7 @@ from .._core.routing import route
 from .._core.stamp import Stamp
 from .console import table
 
-__all__ = ["inspect_object", "inspect_queue", "message_stamp"]
+__all__ = ["DEFAULT_MAX_BYTES", "inspect_object", "inspect_queue", "message_stamp"]
 
 _PEEK_ROUNDS_WITHOUT_NEWS = 2
 
@@ -69,10 +70,28 @@ def _decode_row(registry: Registry, body: bytes, stamp: Stamp | None) -> tuple[s
     return ("decode", f"OK {how} into {into}")
 
 
-def inspect_object(s3: Any, bucket: str, key: str, *, registry: Registry | None = None) -> int:
-    """Print one object's stamp, metadata and a decoded summary; returns the exit status."""
+def inspect_object(
+    s3: Any,
+    bucket: str,
+    key: str,
+    *,
+    registry: Registry | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> int:
+    """Print one object's stamp, metadata and a decoded summary; returns the exit status.
+
+    The body is read only when it is at most ``max_bytes``; a larger object shows its stamp
+    and headers alone.
+    """
     obj = s3.get_object(Bucket=bucket, Key=key)
-    body: bytes = obj["Body"].read()
+    size = obj.get("ContentLength")
+    too_large = isinstance(size, int) and size > max_bytes
+    if too_large:
+        obj["Body"].close()
+        body = b""
+    else:
+        body = obj["Body"].read(max_bytes + 1)
+        too_large = len(body) > max_bytes
     metadata: dict[str, str] = obj.get("Metadata", {})
     carrier = "S3 metadata"
     try:
@@ -81,7 +100,7 @@ def inspect_object(s3: Any, bucket: str, key: str, *, registry: Registry | None 
         print(f"s3://{bucket}/{key}: malformed stamp: {exc}")
         return 1
     data = body
-    if stamp is None:
+    if stamp is None and not too_large:
         try:
             stamp, data = unembed(body)
         except VersionedMsgsError as exc:
@@ -99,9 +118,12 @@ def inspect_object(s3: Any, bucket: str, key: str, *, registry: Registry | None 
     ]
     rows += [("metadata", f"{k}={v}") for k, v in sorted(user.items())]
     rows += _stamp_rows(stamp, carrier)
-    if stamp is not None and registry is not None:
-        rows.append(_decode_row(registry, body, None if carrier != "S3 metadata" else stamp))
-    rows.append(("payload", _summary(data)))
+    if too_large:
+        rows.append(("payload", f"not read: larger than --max-bytes ({max_bytes} bytes)"))
+    else:
+        if stamp is not None and registry is not None:
+            rows.append(_decode_row(registry, body, None if carrier != "S3 metadata" else stamp))
+        rows.append(("payload", _summary(data)))
     print(table(("field", "value"), [(k, "-" if v is None else str(v)) for k, v in rows]))
     return 0
 
@@ -119,7 +141,7 @@ def message_stamp(message: dict[str, Any]) -> tuple[str, Stamp | None]:
     if raw.lstrip().startswith(b"{"):
         try:
             doc = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested too deeply to read
             doc = None
         if isinstance(doc, dict) and doc.get("Type") == "Notification" and "TopicArn" in doc:
             stamp = Stamp.from_message_attributes(doc.get("MessageAttributes"))

@@ -211,7 +211,13 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     if args.target.startswith("s3://"):
         bucket, key = parse_s3_url(args.target, want_key=True)
         s3 = make_client("s3", endpoint_url=args.endpoint_url, region=args.region)
-        return _inspect.inspect_object(s3, bucket, key, registry=registry)
+        return _inspect.inspect_object(
+            s3,
+            bucket,
+            key,
+            registry=registry,
+            max_bytes=args.max_bytes or _inspect.DEFAULT_MAX_BYTES,
+        )
     if not args.target.startswith(("http://", "https://")):
         raise UsageError(f"expected s3://BUCKET/KEY or an SQS queue URL, got {args.target!r}")
     sqs = make_client(
@@ -394,6 +400,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("target", metavar="s3://BUCKET/KEY|QUEUE_URL")
     p.add_argument("--registry", metavar="MODULE:ATTR", help="also decode with this registry")
     p.add_argument("--limit", type=_positive, default=100, help="messages to peek at (default 100)")
+    p.add_argument(
+        "--max-bytes",
+        type=_positive,
+        metavar="N",
+        help="read an object's body only up to this size (default 16 MiB, as the consumer)",
+    )
     _aws_options(p)
     p.set_defaults(func=_cmd_inspect)
 
