@@ -222,6 +222,25 @@ def test_unannotated_and_dict_annotated_converters_keep_the_dict_form(annotation
     assert msg == OrderV2("o-1", "12.50", "EUR")
 
 
+class Scaler:
+    """A converter object: its class annotations (names of this module, which an object
+    carries no globals to resolve) say nothing about its form."""
+
+    rounding: Literal["down"] = "down"
+
+    def __call__(self, data: dict[str, Any]) -> dict[str, Any]:
+        return v1_to_v2_dict(data)
+
+
+def test_a_callable_object_keeps_the_dict_form() -> None:
+    """A converter that is an object, not a function, is in the dict form whatever its
+    class annotates; check() has nothing to say about it."""
+    registry = registry_of(OrderV1, OrderV2, up={1: Scaler()})
+    registry.check()
+    msg, _ = registry.decode(V1_BODY, V1_STAMP)
+    assert msg == OrderV2("o-1", "12.50", "EUR")
+
+
 CHAINS = {
     "typed, dict": ({1: v1_to_v2, 2: v2_to_v3_dict}, {3: v3_to_v2_dict, 2: v2_to_v1}),
     "dict, typed": ({1: v1_to_v2_dict, 2: v2_to_v3}, {3: v3_to_v2, 2: v2_to_v1_dict}),

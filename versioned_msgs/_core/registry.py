@@ -80,10 +80,10 @@ _NO_HINT: Any = object()  # a converter without a return annotation
 class _Conv:
     """One registered converter and what its annotations say about its form.
 
-    It is typed when its first parameter is annotated with a model class: it then takes an
-    instance of the model at ``from_version`` and returns one of the model at
-    ``to_version``. Otherwise (no annotation, ``dict``, anything else) it takes and
-    returns JSON builtins.
+    It is typed when it is a function (or method) whose first parameter is annotated with a
+    model class: it then takes an instance of the model at ``from_version`` and returns one
+    of the model at ``to_version``. Otherwise (no annotation, ``dict``, anything else, or a
+    callable object) it takes and returns JSON builtins.
     """
 
     __slots__ = ("fn", "from_version", "kind", "returns", "takes", "to_version", "unresolved")
@@ -102,21 +102,22 @@ class _Conv:
         """Read the annotations, string ones resolved in the function's module. False, the
         reason kept in ``unresolved``, when a name is not defined yet: check() and the
         chains try again, once the module has run to its end."""
-        try:
-            params = list(inspect.signature(self.fn).parameters.values())
-        except (TypeError, ValueError):  # nothing to read: the dict form
-            params = []
-        if not params or not getattr(self.fn, "__annotations__", None):
+        fn = self.fn
+        if not (inspect.isfunction(fn) or inspect.ismethod(fn)) or not fn.__annotations__:
             self.unresolved = None
-            return True
+            return True  # nothing to read: the dict form
         try:
-            hints = typing.get_type_hints(self.fn)
+            hints = typing.get_type_hints(fn)
         except Exception as exc:  # NameError for a name defined further down, mostly
             self.unresolved = f"{builtins.type(exc).__name__}: {exc}"
             return False
-        first = params[0]
-        positional = first.kind in (first.POSITIONAL_ONLY, first.POSITIONAL_OR_KEYWORD)
-        hint = hints.get(first.name) if positional else None
+        params = list(inspect.signature(fn).parameters.values())
+        first = params[0] if params else None
+        positional = first is not None and first.kind in (
+            first.POSITIONAL_ONLY,
+            first.POSITIONAL_OR_KEYWORD,
+        )
+        hint = hints.get(first.name) if first is not None and positional else None
         self.takes = hint if is_model_class(hint) else None
         self.returns = hints.get("return", _NO_HINT)
         self.unresolved = None
@@ -366,6 +367,7 @@ class Registry:
     def _input_problem(self, info: _Type, conv: _Conv) -> str | None:
         """What is wrong with the model a typed converter's first parameter names."""
         takes = conv.takes
+        assert takes is not None
         entry = info.models.get(conv.from_version)
         if entry is not None and entry.model is takes:
             return None
@@ -373,7 +375,7 @@ class Registry:
             found = f"the v{conv.from_version} model is {_name(entry.model)}"
         else:
             found = f"no model is registered at v{conv.from_version}"
-            where = self._by_class.get(takes)  # type: ignore[arg-type]
+            where = self._by_class.get(takes)
             if where is not None:
                 found += f" ({_name(takes)} is registered as {where[0]} v{where[1]})"
         return f"{info.name}: {conv.describe()} takes {_name(takes)}, but {found}"
