@@ -5,9 +5,12 @@ that never handle a record twice, every record parkable, invalid text rejected c
 from __future__ import annotations
 
 import base64
+import enum
 import json
 from typing import Any
 
+import msgspec
+import pydantic
 import pytest
 from consumer_models import PRODUCER, OrderV2, OrderV3, OrderV4, Seen, consumer_registry
 
@@ -493,3 +496,64 @@ def test_a_deferred_record_counts_as_a_fast_path_hand_back(fake_clock: FakeClock
     consumer.process(sqs_event(*encs), FakeContext(fake_clock, 5000))
     stats = consumer._sqs_fast.stats
     assert (stats.fast, dict(stats.handed_back)) == (2, {"deadline": 2})
+
+
+# ---- no payload values in errors --------------------------------------------------------
+
+
+class Person(pydantic.BaseModel):
+    national_id: int
+
+
+class Colour(enum.Enum):
+    RED = "red"
+
+
+class Paint(msgspec.Struct):
+    colour: Colour
+
+
+class CardV1(msgspec.Struct):
+    card: str
+
+
+class CardV2(msgspec.Struct):
+    last4: int
+
+
+def test_errors_name_fields_and_kinds_never_payload_values() -> None:
+    """A pydantic model refusing a national id, a msgspec enum refusing a value, and an
+    upgrader failing on a card number: the records are rejected with PayloadErrors, and
+    neither those nor the RecordsFailedError Lambda logs contain the values; each error
+    names the field and the kind of problem, and the upgrader's own exception stays
+    reachable as ``__cause__``."""
+    from versioned_msgs.testing import sns_event
+
+    reg = vm.Registry()
+    reg.message("person", version=1)(Person)
+    reg.message("paint", version=1)(Paint)
+    reg.message("card", version=1)(CardV1)
+    reg.message("card", version=2)(CardV2)
+    reg.upgrader("card", from_version=1)(lambda d: {"last4": int(d["card"])})
+    consumer = vm.Consumer(reg)
+    for model in (Person, Paint, CardV2):
+        consumer.handler(model)(lambda msg, meta: None)
+    secrets = ["756.1234.5678.97", "ultraviolet", "4111 1111 1111 1111"]
+    encoded = [
+        vm.Encoded(json.dumps({"national_id": secrets[0]}).encode(), reg.stamp("person", 1)),
+        vm.Encoded(json.dumps({"colour": secrets[1]}).encode(), reg.stamp("paint", 1)),
+        vm.Encoded(json.dumps({"card": secrets[2]}).encode(), reg.stamp("card", 1)),
+    ]
+    report = consumer.process(sqs_event(*encoded), None)
+    assert [r.outcome for r in report.records] == ["rejected"] * 3
+    texts = [str(r.error) for r in report.records]
+    assert "national_id: int_parsing" in texts[0]
+    assert "colour" in texts[1]
+    assert "the upgrader from v1 to v2 failed: ValueError" in texts[2]
+    assert not any(secret in text for secret in secrets for text in texts)
+    card_error = report.records[2].error
+    assert card_error is not None
+    assert secrets[2] in str(card_error.__cause__)  # the user's own exception, kept
+    with pytest.raises(vm.RecordsFailedError) as info:
+        consumer.handle_event(sns_event(*encoded), None)
+    assert not any(secret in str(info.value) for secret in secrets)

@@ -640,7 +640,8 @@ def test_decode_unknown_type(fam: Family) -> None:
 
 
 def test_payload_not_fitting_the_model(fam: Family) -> None:
-    """A body the model rejects raises PayloadError with the model's words and the stamp."""
+    """A body the model rejects raises PayloadError naming the field and the kind of problem
+    (msgspec's words, pydantic's error type), never the value found, and the stamp."""
     s = stamp(3, producer="p")
     with pytest.raises(vm.PayloadError) as info:
         fam.registry.decode(b'{"id":"o-1","cents":"five"}', s)
@@ -651,8 +652,8 @@ def test_payload_not_fitting_the_model(fam: Family) -> None:
     if fam.v3 is MsV3:
         assert str(err) == prefix + "Expected `int`, got `str` - at `$.cents`"
     else:
-        assert "cents" in str(err)
-        assert "Input should be a valid integer" in str(err)
+        assert str(err) == prefix + "cents: int_parsing"
+    assert "five" not in str(err)
 
 
 def test_upgraded_payload_not_fitting_the_model_says_so() -> None:
@@ -720,13 +721,14 @@ def test_json_variants_are_decoded(fam: Family) -> None:
 
 
 def test_failing_upgrader_is_payload_error() -> None:
-    """An upgrader that raises is described by its step and carries the stamp and cause."""
+    """An upgrader that raises is described by its step and its exception's type (not its
+    text, which may quote the payload) and carries the stamp and the exception as cause."""
     reg = build("msgspec").registry
     s = stamp(1, producer="p")
     with pytest.raises(vm.PayloadError) as info:
         reg.decode(b'{"cents":5}', s)
     err = info.value
-    assert str(err) == "order.created: the upgrader from v1 to v2 failed: KeyError: 'order_id'"
+    assert str(err) == "order.created: the upgrader from v1 to v2 failed: KeyError"
     assert (err.type, err.version, err.stamp) == (T, 1, s)
     assert isinstance(err.__cause__, KeyError)
 
@@ -746,8 +748,9 @@ def test_failing_named_upgrader_is_named() -> None:
     assert str(info.value) == (
         "order.created: the upgrader from v1 to v2 "
         "(test_failing_named_upgrader_is_named.<locals>.rename_order_id) failed: "
-        "ValueError: boom"
+        "ValueError"
     )
+    assert str(info.value.__cause__) == "boom"
 
 
 def test_upgrader_returning_a_non_object() -> None:

@@ -588,7 +588,8 @@ class Registry:
                 try:
                     data = step.fn(data)
                 except Exception as exc:  # an upgrader bug must surface as a library error
-                    text = f"{name}: {step.what} failed: {type(exc).__name__}: {exc}"
+                    # (its text may quote the payload: the exception is the __cause__)
+                    text = f"{name}: {step.what} failed: {type(exc).__name__}"
                     raise _step_error(name, step, text, stamp) from exc
             else:
                 if not typed:  # from a dict step: validated by the model this one takes
@@ -693,7 +694,7 @@ class Registry:
                 except DecodeErrors as exc:
                     raise PayloadError(
                         f"{name}: the v{target} payload made from v{version} does not fit "
-                        f"the v{target} model {_name(out.model)}: {exc}",
+                        f"the v{target} model {_name(out.model)}: {describe_misfit(exc)}",
                         type=name,
                         version=target,
                     ) from exc
@@ -824,7 +825,8 @@ class Registry:
                 if written != target:
                     how = f", {'upgraded to' if written < target else 'read as'} v{target},"
                 problem = (
-                    f"the payload{how} does not fit the v{target} model {_name(entry.model)}: {exc}"
+                    f"the payload{how} does not fit the v{target} model {_name(entry.model)}: "
+                    f"{describe_misfit(exc)}"
                 )
             raise PayloadError(
                 f"{name} v{written}: {problem}",
