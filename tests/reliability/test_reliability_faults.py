@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 from faults import EntryFaults, Faults
+from queues import drain, lambda_turn, make_queue, receive, receive_all, uid
 from reliability_models import (
     SOAK,
     OrderV1,
@@ -26,59 +27,9 @@ from reliability_models import (
 
 import versioned_msgs as vm
 from versioned_msgs._cli.redrive import redrive
-from versioned_msgs.testing import Emulator, kinesis_event, lambda_sqs_event, s3_event
+from versioned_msgs.testing import Emulator, kinesis_event, s3_event
 
 ROUNDS = 10 if SOAK else 1
-
-
-def make_queue(sqs: Any, name: str, **attributes: str) -> tuple[str, str]:
-    url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    return url, arn
-
-
-def receive(sqs: Any, url: str) -> list[dict[str, Any]]:
-    """Up to 10 messages with every attribute, invisible for 30 s."""
-    msgs: list[dict[str, Any]] = sqs.receive_message(
-        QueueUrl=url,
-        MaxNumberOfMessages=10,
-        MessageAttributeNames=["All"],
-        MessageSystemAttributeNames=["All"],
-        VisibilityTimeout=30,
-    ).get("Messages", [])
-    return msgs
-
-
-def receive_all(sqs: Any, url: str) -> list[dict[str, Any]]:
-    """Every visible message (received, not deleted)."""
-    out: list[dict[str, Any]] = []
-    while msgs := receive(sqs, url):
-        out.extend(msgs)
-    return out
-
-
-def lambda_turn(sqs: Any, url: str, arn: str, consumer: vm.Consumer) -> vm.Report | None:
-    """What Lambda's SQS poller does once: receive, invoke, delete the successes, and make
-    the failures visible again (as the visibility timeout would, without the wait)."""
-    msgs = receive(sqs, url)
-    if not msgs:
-        return None
-    report = consumer.process(lambda_sqs_event(msgs, arn), None)
-    failed = {i["itemIdentifier"] for i in report.response["batchItemFailures"]}  # type: ignore[index]
-    for m in msgs:
-        if m["MessageId"] in failed:
-            sqs.change_message_visibility(
-                QueueUrl=url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0
-            )
-        else:
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
-    return report
-
-
-def uid(body: str) -> str:
-    return str(json.loads(body)["id"])
 
 
 # ---- publishing ------------------------------------------------------------------------------
@@ -424,16 +375,6 @@ def park_orders(sqs: Any, park_url: str, ids: list[str], *, fifo: bool = False) 
             },
             **extra,
         )
-
-
-def drain(sqs: Any, url: str) -> list[str]:
-    """The ids of every message in the queue, in the order received; each deleted."""
-    out: list[str] = []
-    while batch := receive(sqs, url):
-        for m in batch:
-            out.append(uid(m["Body"]))
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
-    return out
 
 
 @pytest.mark.parametrize("fault", ["throttled once", "refused for good"])
