@@ -78,7 +78,7 @@ def verify(consume: Callable[[Event], Any], event: Event) -> None:
     failures, nothing skipped) and the SQS fast path finished every record: a figure must
     never come from an error path or a silent hand-back."""
     owner = getattr(consume, "consumer", None)
-    stats = owner._sqs_fast.stats if owner is not None else None
+    stats = owner._fast_stats if owner is not None else None
     before = stats.fast if stats is not None else 0
     report = consume(event)
     if stats is not None and (stats.handed_back or stats.fast - before != len(event["Records"])):

@@ -494,7 +494,7 @@ def test_a_deferred_record_counts_as_a_fast_path_hand_back(fake_clock: FakeClock
     consumer, _ = _slow_consumer(fake_clock, 2000)
     encs = [PRODUCER.encode(OrderV2(id=f"o{i}", qty=i)) for i in range(4)]
     consumer.process(sqs_event(*encs), FakeContext(fake_clock, 5000))
-    stats = consumer._sqs_fast.stats
+    stats = consumer._fast_stats
     assert (stats.fast, dict(stats.handed_back)) == (2, {"deadline": 2})
 
 

@@ -154,7 +154,7 @@ class Harness:
 
     @property
     def stats(self) -> Any:
-        return self.consumer._sqs_fast.stats
+        return self.consumer._fast_stats
 
 
 def build(config: Config | None = None, fail: frozenset[int] = frozenset()) -> Harness:
@@ -693,7 +693,7 @@ def test_s3_notifications_get_what_the_reference_path_gives_them(
 def run(consumer: vm.Consumer, event: Any) -> tuple[vm.Report, int, Counter[str]]:
     """``consumer.process(event)``, with how many records the fast path finished during the
     call and what it handed back."""
-    stats = consumer._sqs_fast.stats
+    stats = consumer._fast_stats
     fast_before, back_before = stats.fast, Counter(stats.handed_back)
     report = consumer.process(event, None)
     handed_back = Counter(stats.handed_back)

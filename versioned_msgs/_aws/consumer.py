@@ -66,7 +66,7 @@ from .report import (
     lambda_response,
 )
 from .s3reader import DEFAULT_MAX_BYTES, S3Reader
-from .sqs_fast import SqsFastPath
+from .sqs_fast import FastPathStats, SqsFastPath
 
 __all__ = [
     "FAILED_OUTCOMES",
@@ -275,7 +275,9 @@ class Consumer:
         self._ignored: dict[str, frozenset[int] | None] = {}
         # (type, version, readable_by) -> what to do with such records
         self._plans: dict[tuple[str, int, int | None], Plan] = {}
-        self._sqs_fast = SqsFastPath(self._plan, self._reference_sqs_record)
+        # what every fast path finished itself and handed back (the "fast path ran" tests)
+        self._fast_stats = FastPathStats()
+        self._sqs_fast = SqsFastPath(self._plan, self._reference_sqs_record, self._fast_stats)
         self._assumed: Stamp | None = None
         if isinstance(on_unversioned, int):
             self._assumed = self._assume(on_unversioned, unversioned_type)

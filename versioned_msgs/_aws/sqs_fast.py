@@ -226,12 +226,14 @@ class SqsFastPath:
     :meth:`clear` forgets every entry (the consumer's handlers changed).
     """
 
-    def __init__(self, plan_for: PlanFor, reference: Reference) -> None:
+    def __init__(
+        self, plan_for: PlanFor, reference: Reference, stats: FastPathStats | None = None
+    ) -> None:
         self._plan_for = plan_for
         self._reference = reference
         # raw stamp attribute values -> entry (None: hand such records back)
         self._entries: dict[tuple[Any, ...], _Entry | None] = {}
-        self.stats = FastPathStats()
+        self.stats = FastPathStats() if stats is None else stats
         self._handed = 0  # records handed back so far (the per-batch arithmetic of stats.fast)
 
     def clear(self) -> None:
