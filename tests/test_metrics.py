@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import io
 import json
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from consumer_models import OrderV2, Seen, consumer_registry, v1, v2, v4
 
 import versioned_msgs as vm
+from versioned_msgs._aws.report import Outcome
 from versioned_msgs.testing import sqs_event
 
 
@@ -67,6 +68,117 @@ def test_emf_options_are_checked() -> None:
         vm.EMFMetrics(namespace="")
     with pytest.raises(ValueError, match="dimensions"):
         vm.EMFMetrics(dimensions={"Type": "x"})
+
+
+# Every key an EMF line writes at its top level besides the dimensions you add.
+OWN_KEYS = ["_aws", "Type", "Version", "Messages", "FunctionName", *get_args(Outcome)]
+
+
+@pytest.mark.parametrize("name", OWN_KEYS)
+def test_a_dimension_may_not_reuse_a_key_the_line_writes(name: str) -> None:
+    """A dimension named like the line's own keys would overwrite a count, the stamp's
+    dimensions or the EMF metadata: refused, naming the dimension."""
+    with pytest.raises(ValueError, match="one of the keys every line writes itself") as exc:
+        vm.EMFMetrics(dimensions={name: "x"})
+    assert repr(name) in str(exc.value)
+
+
+_SECRET = "s3cr3t-v\u00e4lue"  # a value never appears in an error
+
+
+@pytest.mark.parametrize(
+    ("dimensions", "rule", "named"),
+    [
+        ({"": "orders"}, "at least one non-whitespace character", "''"),
+        ({"   ": "orders"}, "at least one non-whitespace character", "'   '"),
+        ({"Service": ""}, "at least one non-whitespace character", "'Service'"),
+        ({"Service": " \t "}, "at least one non-whitespace character", "'Service'"),
+        ({":Service": "orders"}, "starts with ':'", "':Service'"),
+        ({"Servíce": "orders"}, "non-ASCII", "'Servíce'"),
+        ({"Service": _SECRET}, "non-ASCII", "'Service'"),
+        ({"Ser\nvice": "orders"}, "control characters", "'Ser\\nvice'"),
+        ({"Service": "ord\x00ers"}, "control characters", "'Service'"),
+        ({"Service": "ord\x7fers"}, "control characters", "'Service'"),
+        ({"S" * 256: "orders"}, "at most 255", "'" + "S" * 60 + "'..."),
+        ({"Service": "o" * 1025}, "at most 1,024", "'Service'"),
+        ({"Service": 7}, "expected a str value", "'Service'"),
+        ({f"D{i}": "x" for i in range(29)}, "at most 30 dimensions", "29"),
+    ],
+    ids=[
+        "empty-name",
+        "blank-name",
+        "empty-value",
+        "blank-value",
+        "colon-name",
+        "non-ascii-name",
+        "non-ascii-value",
+        "control-name",
+        "control-value",
+        "del-value",
+        "long-name",
+        "long-value",
+        "non-str-value",
+        "too-many",
+    ],
+)
+def test_dimensions_follow_cloudwatch_rules(
+    dimensions: dict[str, Any], rule: str, named: str
+) -> None:
+    """What CloudWatch refuses in a dimension is refused when the sink is built, with the
+    rule and the dimension's name in the message, and never the value."""
+    with pytest.raises(ValueError, match=r"^dimensions: ") as exc:
+        vm.EMFMetrics(dimensions=dimensions)
+    message = str(exc.value)
+    assert rule in message
+    assert named in message
+    for value in dimensions.values():
+        if isinstance(value, str) and value.strip() and value != "x":
+            assert value not in message
+
+
+def test_the_limits_themselves_are_allowed() -> None:
+    """28 dimensions of yours (30 with Type and Version), a 255-character name and a
+    1,024-character value are all within CloudWatch's rules."""
+    dims = {f"D{i}": "x" for i in range(27)}
+    dims["N" * 255] = "v" * 1024
+    sink = vm.EMFMetrics(dimensions=dims)
+    (line,) = sink.lines({("order.created", 2, "handled"): 1}, timestamp_ms=1)
+    doc = json.loads(line)
+    assert len(doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]) == 30
+    assert doc["N" * 255] == "v" * 1024
+
+
+def test_valid_dimensions_give_the_same_lines_as_before(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The checks change nothing for valid input: the lines are byte for byte those written
+    before the rules were enforced (spaces and punctuation in values are fine)."""
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "orders-consumer")
+    sink = vm.EMFMetrics(
+        namespace="Shop",
+        dimensions={"Service": "orders", "Stage": "prod", "Region-Name": "eu west 1"},
+    )
+    lines = sink.lines(
+        {
+            ("order.created", 1, "upgraded"): 3,
+            ("order.created", 1, "retried"): 1,
+            ("order.created", 2, "handled"): 5,
+        },
+        timestamp_ms=1700000000000,
+    )
+    head = (
+        '{"_aws":{"Timestamp":1700000000000,"CloudWatchMetrics":[{"Namespace":"Shop",'
+        '"Dimensions":[["Type","Version","Service","Stage","Region-Name"]],"Metrics":'
+        '[{"Name":"Messages","Unit":"Count"},'
+    )
+    dims = '"Service":"orders","Stage":"prod","Region-Name":"eu west 1",'
+    assert lines == [
+        head + '{"Name":"retried","Unit":"Count"},{"Name":"upgraded","Unit":"Count"}]}]},'
+        '"Type":"order.created","Version":"1",' + dims + '"Messages":4,"retried":1,'
+        '"upgraded":3,"FunctionName":"orders-consumer"}',
+        head
+        + '{"Name":"handled","Unit":"Count"}]}]},"Type":"order.created","Version":"2",'
+        + dims
+        + '"Messages":5,"handled":5,"FunctionName":"orders-consumer"}',
+    ]
 
 
 def test_consumer_calls_the_sink_once_per_invocation() -> None:

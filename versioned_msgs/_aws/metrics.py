@@ -13,7 +13,7 @@ import os
 import sys
 import time
 from collections.abc import Mapping
-from typing import IO, Protocol, runtime_checkable
+from typing import IO, Protocol, get_args, runtime_checkable
 
 import msgspec
 
@@ -49,6 +49,73 @@ class MemoryMetrics:
 
 _encode = msgspec.json.Encoder().encode
 
+# CloudWatch's Dimension rules (PutMetricData, and the metrics EMF lines become).
+MAX_DIMENSIONS = 30  # per metric, Type and Version included
+MAX_DIMENSION_NAME = 255
+MAX_DIMENSION_VALUE = 1024
+_OWN_DIMENSIONS = ("Type", "Version")
+
+
+def _own_keys() -> frozenset[str]:
+    """The top-level keys every EMF line writes itself: a dimension may not reuse one."""
+    from .report import Outcome  # report imports this module: imported when first needed
+
+    return frozenset({"_aws", *_OWN_DIMENSIONS, "Messages", "FunctionName", *get_args(Outcome)})
+
+
+def _shown(name: str) -> str:
+    """A dimension name for a message: quoted, escaped, cut after 60 characters."""
+    return repr(name[:60]) + ("..." if len(name) > 60 else "")
+
+
+def _check_text(what: str, text: str, name: str, longest: int) -> None:
+    """One dimension name or value against CloudWatch's rules (``what``: "name"/"value")."""
+    shown = _shown(name)
+    subject = f"dimension {shown}" if what == "name" else f"the value of dimension {shown}"
+    if not text.strip():
+        problem = "is empty or blank: CloudWatch needs at least one non-whitespace character"
+    elif what == "name" and text.startswith(":"):
+        problem = "starts with ':', which CloudWatch does not allow in a dimension name"
+    elif not text.isascii():
+        problem = "has non-ASCII characters: CloudWatch dimension names and values are ASCII"
+    elif not text.isprintable():  # for ASCII text: any control character, tab and DEL too
+        problem = "has ASCII control characters, which CloudWatch does not accept"
+    elif len(text) > longest:
+        problem = f"is {len(text):,} characters: CloudWatch allows at most {longest:,}"
+    else:
+        return
+    raise ValueError(f"dimensions: {subject} {problem}")
+
+
+def _check_dimensions(extra: Mapping[str, object]) -> None:
+    """Raise ValueError for dimensions CloudWatch would refuse or a line would overwrite.
+
+    Messages name the rule and the dimension, never a value.
+    """
+    own = _own_keys()
+    for name, value in extra.items():
+        if not isinstance(name, str):
+            raise ValueError(f"dimensions: expected str names, got a {type(name).__name__}")
+        if name in own:
+            raise ValueError(
+                f"dimensions: {_shown(name)} is one of the keys every line writes itself "
+                f"({', '.join(sorted(own))}): choose another name"
+            )
+        _check_text("name", name, name, MAX_DIMENSION_NAME)
+        if not isinstance(value, str):
+            raise ValueError(
+                f"dimensions: expected a str value for dimension {_shown(name)}, "
+                f"got a {type(value).__name__}"
+            )
+        _check_text("value", value, name, MAX_DIMENSION_VALUE)
+    total = len(_OWN_DIMENSIONS) + len(extra)
+    if total > MAX_DIMENSIONS:
+        raise ValueError(
+            f"dimensions: CloudWatch allows at most {MAX_DIMENSIONS} dimensions per metric, "
+            f"Type and Version included, so at most {MAX_DIMENSIONS - len(_OWN_DIMENSIONS)} of "
+            f"yours; got {len(extra)} ({total} in all)"
+        )
+
 
 class EMFMetrics:
     """Write counts as CloudWatch Embedded Metric Format: one JSON log line per
@@ -59,6 +126,13 @@ class EMFMetrics:
     metric per outcome seen (``handled``, ``upgraded``, ``retried``...), all ``Count``.
     ``stream`` defaults to ``sys.stdout`` at emit time, which Lambda ships to CloudWatch Logs.
     ``FunctionName`` is added as a property (not a dimension) when running in Lambda.
+
+    ``dimensions`` follow CloudWatch's rules, checked here (``ValueError`` naming the rule
+    and the dimension): names are not the line's own keys (``_aws``, ``Type``, ``Version``,
+    ``Messages``, ``FunctionName``, the outcome names); names and values are ASCII without
+    control characters, with at least one non-whitespace character; names do not start with
+    ``:``; names have at most 255 characters and values at most 1,024; and a line has at
+    most 30 dimensions, ``Type`` and ``Version`` included (so 28 of yours).
     """
 
     def __init__(
@@ -71,12 +145,7 @@ class EMFMetrics:
         if not isinstance(namespace, str) or not namespace or len(namespace) > 255:
             raise ValueError(f"namespace: expected 1-255 characters, got {namespace!r}")
         extra = dict(dimensions or {})
-        for k, v in extra.items():
-            if k in ("Type", "Version") or not isinstance(v, str):
-                raise ValueError(
-                    f"dimensions: expected str values and names other than Type/Version, "
-                    f"got {k!r}: {v!r}"
-                )
+        _check_dimensions(extra)
         self.namespace = namespace
         self.stream = stream
         self.dimensions = extra
