@@ -134,6 +134,9 @@ class Publisher:
     publisher is built. ``large_payload_bucket`` opts into the claim check for SNS/SQS
     messages over the transport limit. Batch entries AWS marks as transient are retried up to
     ``max_attempts`` times in all, waiting up to ``backoff`` x 2^attempt seconds (jittered).
+    ``always_through_s3=True`` sends every SNS/SQS message (single and batch sends) through
+    the claim check whatever its size, like the AWS extended clients' option of that name;
+    it needs ``large_payload_bucket`` (a ``ValueError`` when the publisher is built).
     """
 
     def __init__(
@@ -148,6 +151,7 @@ class Publisher:
         producer: str | None = None,
         pins: Mapping[str, int] | None = None,
         large_payload_bucket: str | None = None,
+        always_through_s3: bool = False,
         max_attempts: int = 3,
         backoff: float = 0.1,
     ) -> None:
@@ -174,6 +178,9 @@ class Publisher:
             where = "Publisher(pins=...)"
         self._check_pins(where)
         self.large_payload_bucket = large_payload_bucket
+        if always_through_s3 and not large_payload_bucket:
+            raise ValueError("always_through_s3=True needs a large_payload_bucket to write to")
+        self.always_through_s3 = bool(always_through_s3)
         if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
             raise ValueError(
                 f"expected max_attempts to be a positive integer, got {max_attempts!r}"
@@ -304,7 +311,7 @@ class Publisher:
         check_sqs_text(text, where)
         attr_bytes = attributes_bytes(attrs)
         size = len(body) + attr_bytes
-        if size <= allowed:
+        if size <= allowed and not self.always_through_s3:
             return _Prepared(text, attrs, enc.stamp, size, None)
         bucket = self.large_payload_bucket
         if bucket is None:
