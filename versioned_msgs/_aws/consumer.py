@@ -44,6 +44,7 @@ from . import clock
 from .events import (
     EVERY_ORDER_KEY,
     INVALID,
+    KINESIS,
     OBJECT,
     POINTER,
     SKIP,
@@ -55,6 +56,9 @@ from .events import (
     is_fifo_record,
     park_payload,
 )
+from .fast_shapes import EventBridgeInSqs, SnsInSqs, pick_sqs_shape
+from .fast_shapes import Kinesis as KinesisShape
+from .fastpath import FastPathStats, ShapedFastPath
 from .metrics import MetricsSink
 from .report import (
     ASYNC_SOURCES,
@@ -66,7 +70,7 @@ from .report import (
     lambda_response,
 )
 from .s3reader import DEFAULT_MAX_BYTES, S3Reader
-from .sqs_fast import FastPathStats, SqsFastPath
+from .sqs_fast import SqsFastPath
 
 __all__ = [
     "FAILED_OUTCOMES",
@@ -278,6 +282,15 @@ class Consumer:
         # what every fast path finished itself and handed back (the "fast path ran" tests)
         self._fast_stats = FastPathStats()
         self._sqs_fast = SqsFastPath(self._plan, self._reference_sqs_record, self._fast_stats)
+        # the other fast paths: one loop, one shape per source (fast_shapes.py)
+        self._shaped: dict[str, ShapedFastPath] = {
+            name: ShapedFastPath(shape, self._plan, reference, self._fast_stats)
+            for name, shape, reference in (
+                ("sns", SnsInSqs(), self._reference_sqs_record),
+                ("eventbridge", EventBridgeInSqs(), self._reference_sqs_record),
+                ("kinesis", KinesisShape(), self._reference_kinesis_record),
+            )
+        }
         self._assumed: Stamp | None = None
         if isinstance(on_unversioned, int):
             self._assumed = self._assume(on_unversioned, unversioned_type)
@@ -354,6 +367,8 @@ class Consumer:
         """Handlers or ignores changed: every plan (and the fast path's table) is stale."""
         self._plans.clear()
         self._sqs_fast.clear()
+        for path in self._shaped.values():
+            path.clear()
 
     # ---- plans --------------------------------------------------------------------------
 
@@ -463,8 +478,12 @@ class Consumer:
         trigger, raw = event_records(event)
         deadline = self._deadline(context)
         runs: list[tuple[int, Outcome]] = []
-        if trigger == SQS and fast:
+        shape = self._fast_shape(trigger, raw) if fast and raw else None
+        if shape == SQS:
             items, runs, results = self._sqs_fast.process(raw, deadline)
+        elif shape is not None:
+            fifo = trigger == SQS and is_fifo_record(raw[0])
+            items, runs, results = self._shaped[shape].process(raw, fifo, deadline)
         else:
             items = results = []
             stopped: set[str] = set()
@@ -479,6 +498,15 @@ class Consumer:
             except Exception:  # metrics must never make messages fail
                 _log_exception("versioned_msgs: the metrics sink raised; counts lost")
         return report
+
+    @staticmethod
+    def _fast_shape(trigger: Trigger, raw: list[Any]) -> str | None:
+        """Which fast path takes the event (None: the reference path alone)."""
+        if trigger == SQS:
+            return pick_sqs_shape(raw[0]) or SQS
+        if trigger == KINESIS:
+            return KINESIS
+        return None
 
     def handle_event(self, event: Any, context: Any = None) -> Any:
         """Process an event and return what Lambda expects.
@@ -579,6 +607,12 @@ class Consumer:
         """One raw SQS record of a FIFO queue's event or not through the reference path (the
         fast path's hand-back)."""
         return self._reference_record(SQS, rec, stopped, fifo, deadline)
+
+    def _reference_kinesis_record(
+        self, rec: Any, stopped: set[str], fifo: bool, deadline: float
+    ) -> list[RecordResult]:
+        """One raw Kinesis record through the reference path (the fast path's hand-back)."""
+        return self._reference_record(KINESIS, rec, stopped, None, deadline)
 
     def _expand(self, trigger: Trigger, rec: Any, fifo: bool | None) -> list[Record]:
         """:func:`~.events.expand`, with the fan-out cap: a message naming more than

@@ -24,7 +24,7 @@ from .._core.attributes import (
     SIZE_ATTRIBUTES,
     boto3_attributes,
 )
-from .._core.envelope import POINTER_CLASSES, looks_embedded
+from .._core.envelope import POINTER_CLASSES, RawEnvelope, looks_embedded
 from .._core.errors import EventShapeError, VersionedMsgsError
 
 __all__ = [
@@ -345,17 +345,35 @@ def _is_eventbridge(obj: Mapping[str, Any]) -> bool:
     return "detail-type" in obj and "source" in obj and "detail" in obj
 
 
-def _from_eventbridge_event(event: Mapping[str, Any], base: Record) -> list[Record]:
+class _RawDetail(msgspec.Struct):
+    detail: RawEnvelope
+
+
+_raw_detail_decoder = msgspec.json.Decoder(_RawDetail)
+
+
+def _from_eventbridge_event(
+    event: Mapping[str, Any], base: Record, text: bytes | str | None = None
+) -> list[Record]:
+    """The record of an EventBridge event; ``text``: the JSON the event was decoded from
+    (an SQS body, Kinesis data), None when Lambda was invoked with the event itself."""
     detail = event["detail"]
     source = event["source"]
     if source == "aws.s3" and isinstance(detail, Mapping) and "object" in detail:
         return [_s3_eventbridge_record(event, detail, base)]
     # Our producers put the embedded envelope in Detail; anything else is unversioned data.
     # The envelope is recognised by its first key, and nothing promises EventBridge keeps
-    # the order of an object's keys: put vmsg first again.
+    # the order of an object's keys: put vmsg first again. From text, both members keep the
+    # exact JSON they were sent as.
+    body: bytes
     if isinstance(detail, Mapping) and "vmsg" in detail and "data" in detail:
-        detail = {"vmsg": detail["vmsg"], "data": detail["data"]}
-    body = msgspec.json.encode(detail)
+        if text is not None:
+            env = _raw_detail_decoder.decode(text).detail
+            body = b'{"vmsg":' + bytes(env.vmsg) + b',"data":' + bytes(env.data) + b"}"
+        else:
+            body = msgspec.json.encode({"vmsg": detail["vmsg"], "data": detail["data"]})
+    else:
+        body = msgspec.json.encode(detail)
     return [msgspec.structs.replace(base, kind=PAYLOAD, body=body, attributes=None)]
 
 
@@ -489,7 +507,7 @@ def _inner(body: bytes | str, attrs: Mapping[str, Any] | None, base: Record) -> 
             )
         ]
     if _is_eventbridge(obj):
-        return _from_eventbridge_event(obj, base)
+        return _from_eventbridge_event(obj, base, body)
     return [payload]
 
 

@@ -50,9 +50,8 @@ from __future__ import annotations
 import itertools
 import math
 import operator
-from collections import Counter
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -65,75 +64,26 @@ from .._core.attributes import (
     PREFIX,
     plain_attributes,
 )
-from .._core.codec import refuses_envelope
 from .._core.errors import VersionedMsgsError
 from .._core.meta import Meta
-from .._core.stamp import JSON, Stamp
+from .._core.stamp import Stamp
 from . import clock
 from .events import EVERY_ORDER_KEY as _EVERY
 from .events import SQS, is_fifo_record
+from .fastpath import (
+    ENTRIES_MAX,
+    Entry,
+    FastPathStats,
+    HandBack,
+    PlanFor,
+    Processed,
+    make_entry,
+)
 from .report import Outcome, RecordResult
 
-if TYPE_CHECKING:
-    from .consumer import Plan
+__all__ = ["SqsFastPath"]
 
-__all__ = ["FastPathStats", "HandBackReason", "SqsFastPath"]
-
-#: Why a record was handed back to the reference path.
-HandBackReason = Literal[
-    "no fast plan",  # unstamped, malformed or non-JSON stamp, or a plan other than decode
-    "body",  # not a compact JSON object, or an embedded envelope
-    "decode",  # the decoder raised (the reference path names the problem)
-    "stopped group",  # an earlier record of its FIFO group failed
-    "record shape",  # a field missing or of the wrong type
-    "deadline",  # Lambda's deadline is near: the reference path defers the record
-    "unexpected",  # anything else: a bug of the fast path
-]
-
-PlanFor = Callable[[str, int, "int | None"], "Plan"]
 Reference = Callable[[Any, set[str], bool, float], list[RecordResult]]
-
-
-class FastPathStats:
-    """Counts kept by one :class:`SqsFastPath`: ``fast`` records it finished itself, and
-    ``handed_back`` records per :data:`HandBackReason`."""
-
-    __slots__ = ("fast", "handed_back")
-
-    def __init__(self) -> None:
-        self.fast = 0
-        self.handed_back: Counter[str] = Counter()
-
-    def __repr__(self) -> str:
-        return f"FastPathStats(fast={self.fast}, handed_back={dict(self.handed_back)})"
-
-
-class _HandBack(Exception):
-    """Raised inside the per-record loop: give this record to the reference path."""
-
-
-class _Entry:
-    """What the loop needs for records carrying one distinct set of stamp attributes."""
-
-    __slots__ = ("decode", "handler", "n_stamp_attrs", "outcome", "rejects_envelope", "template")
-
-    def __init__(
-        self,
-        decode: Callable[[Any], Any],
-        handler: Callable[[Any, Meta], Any],
-        outcome: Outcome,
-        template: Meta,
-        n_stamp_attrs: int,
-        rejects_envelope: bool,
-    ) -> None:
-        self.decode = decode
-        self.handler = handler
-        self.outcome = outcome
-        self.template = template
-        # how many of the record's attributes are the stamp's: more means user attributes
-        self.n_stamp_attrs = n_stamp_attrs
-        # True when ``decode`` is known to raise for an embedded envelope
-        self.rejects_envelope = rejects_envelope
 
 
 class _Loaded(NamedTuple):
@@ -147,7 +97,7 @@ class _Loaded(NamedTuple):
 
 
 def _no_entry(body: Any) -> Any:
-    raise _HandBack("no fast plan")
+    raise HandBack("no fast plan")
 
 
 def _never_called(msg: Any, meta: Meta) -> None:  # pragma: no cover - _no_entry raises first
@@ -158,7 +108,6 @@ _NO_META = Meta(type="-", version=1)
 _NOTHING_LOADED = _Loaded(_no_entry, _never_called, _NO_META, dict, None)
 _NO_SNAPSHOT: Any = object()  # compares unequal to any attributes
 
-_ENTRIES_MAX = 4096
 _OPTIONAL_ATTRS = (ATTR_PRODUCER, ATTR_READABLE_BY, ATTR_CONTENT_TYPE)
 _GET_ATTRS = operator.itemgetter("messageAttributes")
 _GET_BODY = operator.itemgetter("body")
@@ -171,9 +120,6 @@ _DIGEST = "md5OfMessageAttributes"
 _contains = operator.contains
 _eq = operator.eq
 _repeat = itertools.repeat
-
-# (items, runs, results): what Consumer._process assembles a Report from; see Report._compact
-Processed = tuple[list[Any], list[tuple[int, Outcome]], list[RecordResult]]
 
 
 def _users_by_name(attrs: list[Any], first: Mapping[str, Any], n: int) -> list[dict[str, Any]]:
@@ -232,7 +178,7 @@ class SqsFastPath:
         self._plan_for = plan_for
         self._reference = reference
         # raw stamp attribute values -> entry (None: hand such records back)
-        self._entries: dict[tuple[Any, ...], _Entry | None] = {}
+        self._entries: dict[tuple[Any, ...], Entry | None] = {}
         self.stats = FastPathStats() if stats is None else stats
         self._handed = 0  # records handed back so far (the per-batch arithmetic of stats.fast)
 
@@ -241,7 +187,7 @@ class SqsFastPath:
 
     # ---- entries ------------------------------------------------------------------------
 
-    def _entry(self, attrs: Any) -> tuple[_Entry | None, dict[str, Any]]:
+    def _entry(self, attrs: Any) -> tuple[Entry | None, dict[str, Any]]:
         """The entry and the user's attributes of one record's ``messageAttributes``."""
         t = attrs[ATTR_TYPE]
         v = attrs[ATTR_VERSION]
@@ -267,32 +213,15 @@ class SqsFastPath:
             return None, {}
         return entry, {} if len(attrs) == entry.n_stamp_attrs else plain_attributes(attrs)
 
-    def _make_entry(self, key: tuple[Any, ...], attrs: Any) -> _Entry | None:
-        entry: _Entry | None = None
+    def _make_entry(self, key: tuple[Any, ...], attrs: Any) -> Entry | None:
         try:
             stamp = Stamp.from_message_attributes(attrs)
         except VersionedMsgsError:
             stamp = None
-        if stamp is not None and stamp.content_type == JSON:
-            plan = self._plan_for(stamp.type, stamp.version, stamp.readable_by)
-            if plan.action == "decode" and plan.decoder is not None:
-                assert plan.handler is not None
-                upgraded = plan.outcome == "upgraded"
-                template = Meta(
-                    type=stamp.type,
-                    version=stamp.version,
-                    model_version=plan.model_version,
-                    upgraded_from=stamp.version if upgraded else None,
-                    readable_by=stamp.readable_by,
-                    producer=stamp.producer,
-                    content_type=stamp.content_type,
-                    source=SQS,
-                )
-                n_stamp = 2 + sum(1 for k in _OPTIONAL_ATTRS if k in attrs)
-                # (the upgrading decoder refuses envelopes itself, before any upgrader runs)
-                rejects = upgraded or refuses_envelope(plan.model)
-                entry = _Entry(plan.decoder, plan.handler, plan.outcome, template, n_stamp, rejects)
-        if len(self._entries) >= _ENTRIES_MAX:
+        entry = make_entry(stamp, self._plan_for, SQS)
+        if entry is not None:
+            entry.n_stamp_attrs = 2 + sum(1 for k in _OPTIONAL_ATTRS if k in attrs)
+        if len(self._entries) >= ENTRIES_MAX:
             self._entries.clear()
         self._entries[key] = entry
         return entry
@@ -321,7 +250,7 @@ class SqsFastPath:
     ) -> None:
         """Count why ``rec`` leaves the fast path, then run it through the reference path and
         add its results to the batch's ``items`` and ``results``."""
-        if isinstance(exc, _HandBack) and exc.args:
+        if isinstance(exc, HandBack) and exc.args:
             reason = exc.args[0]
         elif not _shape_ok(rec):
             reason = "record shape"
@@ -378,7 +307,7 @@ class SqsFastPath:
         for rec in raw:
             try:
                 if timed and now() >= deadline:
-                    raise _HandBack("deadline")
+                    raise HandBack("deadline")
                 attrs = rec["messageAttributes"]
                 if attrs != seen:  # in full: stamp and user attributes alike
                     digest = rec.get(_DIGEST)
@@ -413,7 +342,7 @@ class SqsFastPath:
                     or (gid is not None and type(gid) is not str)
                     or (fifo and stopped and ((gid or "") in stopped or _EVERY in stopped))
                 ):
-                    raise _HandBack
+                    raise HandBack
                 msg = decode(body)
             except Exception as exc:
                 self._hand_back(rec, exc, stopped, fifo, items, results, deadline)
@@ -500,7 +429,7 @@ class SqsFastPath:
         for rec, body, mid, attributes in zip(raw, bodies, mids, users, strict=True):
             try:
                 if timed and now() >= deadline:
-                    raise _HandBack("deadline")
+                    raise HandBack("deadline")
                 msg = decode(body)
             except Exception as exc:
                 self._hand_back(rec, exc, stopped, False, items, results, deadline)

@@ -21,9 +21,11 @@ __all__ = [
     "POINTER_CLASS",
     "POINTER_CLASSES",
     "Encoded",
+    "RawEnvelope",
     "embed",
     "looks_embedded",
     "pointer_body",
+    "stamp_from_header",
     "unembed",
 ]
 
@@ -50,6 +52,15 @@ class _Envelope(msgspec.Struct):
 
 
 _envelope_decoder = msgspec.json.Decoder(_Envelope)
+
+
+class RawEnvelope(msgspec.Struct):
+    """An embedded envelope's two members as the JSON text they were sent as (``data``
+    empty when absent). Decoding a body into it accepts exactly what :func:`unembed`'s own
+    decoding accepts, so the two read the same members."""
+
+    vmsg: msgspec.Raw
+    data: msgspec.Raw = msgspec.field(default_factory=msgspec.Raw)
 
 
 def embed(body: bytes, stamp: Stamp) -> bytes:
@@ -93,7 +104,13 @@ def unembed(body: bytes | bytearray | memoryview) -> tuple[Stamp | None, bytes]:
             field="data",
             value=None,
         )
-    head = env.vmsg
+    return stamp_from_header(env.vmsg), data
+
+
+def stamp_from_header(head: Any) -> Stamp:
+    """The stamp of an embedded envelope's ``vmsg`` member (as decoded JSON), parsed
+    strictly; unknown keys are ignored so the spec can grow."""
+    where = "embedded envelope"
     if not isinstance(head, dict):
         raise StampError(
             f"{where}: expected vmsg to be an object, got {shown(head)}",
@@ -103,7 +120,7 @@ def unembed(body: bytes | bytearray | memoryview) -> tuple[Stamp | None, bytes]:
     version = _check_version(head.get("version"), "version", where, "vmsg.version")
     rb = head.get("readable_by")
     producer = head.get("producer")
-    stamp = Stamp(
+    return Stamp(
         type=_check_type(head.get("type"), where, "vmsg.type"),
         version=version,
         readable_by=None
@@ -116,7 +133,6 @@ def unembed(body: bytes | bytearray | memoryview) -> tuple[Stamp | None, bytes]:
         ),
         producer=None if producer is None else _check_producer(producer, where, "vmsg.producer"),
     )
-    return stamp, data
 
 
 class Encoded(msgspec.Struct, frozen=True, gc=False):

@@ -1,0 +1,531 @@
+"""The shaped fast path (``fastpath.ShapedFastPath`` with ``fast_shapes``) against the
+reference path: SNS notifications in SQS bodies (raw delivery off), EventBridge events in SQS
+bodies, and Kinesis records.
+
+As in ``test_fast_path.py``: hypothesis builds batches whose records vary in every way the
+reference path tells apart (stamps, bodies, envelopes, keys that make the body another
+source, user attributes, FIFO groups, shards, handler failures) and each result through
+``process`` must equal the reference path's; "the fast path ran" tests prove the shortcut
+finished the ordinary batches itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_fast_path import (
+    PAYLOADS,
+    Config,
+    Kind,
+    assert_same_as_reference,
+    assert_same_results,
+    build,
+    configs,
+    encoded,
+    fifo,
+    message_id,
+    outcomes,
+    response_of,
+    run,
+    sqs_record,
+    user_attributes,
+)
+
+import versioned_msgs as vm
+from versioned_msgs.testing import eventbridge_event, kinesis_event, sns_sqs_event, sqs_event
+
+# ---- SNS -> SQS, raw delivery off -----------------------------------------------------------
+
+#: Changes to the stamp in the envelope's MessageAttributes.
+SNS_STAMPS = (
+    "as-is",
+    "producer",
+    "no-readable-by",
+    "readable-by-1",
+    "readable-by-2",  # invalid below v2
+    "unstamped",
+    "version-as-string",  # malformed
+    "version-02",  # malformed
+    "text-content",
+)
+#: The SNS Message (the payload).
+MESSAGES = (
+    "plain",
+    "spaced",
+    "late-key",
+    "vmsg-key",
+    "misfit",
+    "truncated",
+    "not-json",
+    "array",
+    "embedded",
+)
+#: The envelope around it.
+ENVELOPES = (
+    "aws",  # pretty-printed, as SNS writes it
+    "compact",
+    "not-notification",  # Type SubscriptionConfirmation
+    "vmsg-first",  # a first key "vmsg": the body is then an embedded envelope
+    "vmsg-late",  # a "vmsg" key that is not first
+    "no-attributes",
+    "null-attributes",
+    "duplicate-type",  # "Type" twice, the last one Notification
+    "duplicate-attributes",  # "MessageAttributes" twice, the last one the stamp's
+    "sqs-attributes",  # the SQS record has attributes of its own
+    "no-topic",
+    "message-object",  # Message an object, not a string
+)
+SNS_USERS = ("none", "tenant", "trace", "binary", "array")
+
+
+@dataclass(frozen=True)
+class SnsKind:
+    payload: str = "v2"
+    stamp: str = "as-is"
+    message: str = "plain"
+    envelope: str = "aws"
+    user: str = "tenant"
+
+
+def _sns_stamp(attrs: dict[str, Any], stamp: str) -> None:
+    def put(name: str, type_: str, value: str) -> None:
+        attrs[name] = {"Type": type_, "Value": value}
+
+    if stamp == "producer":
+        put("vmsg-producer", "String", "billing")
+    elif stamp == "no-readable-by":
+        attrs.pop("vmsg-readable-by", None)
+    elif stamp.startswith("readable-by-"):
+        put("vmsg-readable-by", "Number", stamp[-1])
+    elif stamp == "unstamped":
+        for name in [k for k in attrs if k.startswith("vmsg-")]:
+            del attrs[name]
+    elif stamp == "version-as-string":
+        attrs["vmsg-version"]["Type"] = "String"
+    elif stamp == "version-02":
+        attrs["vmsg-version"]["Value"] = "0" + attrs["vmsg-version"]["Value"]
+    elif stamp == "text-content":
+        put("vmsg-content-type", "String", "text/plain")
+
+
+def _message(kind: SnsKind, enc: vm.Encoded) -> Any:
+    plain = enc.body.decode()
+    return {
+        "plain": plain,
+        "spaced": " " + plain,
+        "late-key": '{"zz":0,' + plain[1:],
+        "vmsg-key": plain[:-1] + ',"vmsg":{"type":"x","version":9}}',
+        "misfit": '{"id":5,"qty":"x","number":"x"}',
+        "truncated": plain[:-1],
+        "not-json": "not json",
+        "array": "[1,2]",
+        "embedded": enc.embedded().decode(),
+    }[kind.message]
+
+
+def sns_record(kind: SnsKind, i: int) -> dict[str, Any]:
+    """Record ``i`` of an SNS subscription's SQS batch, raw delivery off."""
+    enc = encoded(kind.payload, i)
+    constant, per_message = user_attributes("tenant" if kind.user == "array" else kind.user, i)
+    rec = sns_sqs_event(enc, attributes={**constant, **per_message})["Records"][0]
+    rec["messageId"] = message_id(i)
+    env = json.loads(rec["body"])
+    attrs = env["MessageAttributes"]
+    if kind.user == "array":
+        attrs["tags"] = {"Type": "String.Array", "Value": '["a", "b"]'}
+    _sns_stamp(attrs, kind.stamp)
+    env["Message"] = _message(kind, enc)
+    shape = kind.envelope
+    if shape == "not-notification":
+        env["Type"] = "SubscriptionConfirmation"
+    elif shape == "vmsg-first":
+        env = {"vmsg": {"type": "order.created", "version": 2}, **env}
+    elif shape == "vmsg-late":
+        env["vmsg"] = {"type": "order.created", "version": 2}
+    elif shape == "no-attributes":
+        del env["MessageAttributes"]
+    elif shape == "null-attributes":
+        env["MessageAttributes"] = None
+    elif shape == "no-topic":
+        del env["TopicArn"]
+    elif shape == "message-object":
+        env["Message"] = {"id": f"m{i}"}
+    elif shape == "sqs-attributes":
+        rec["messageAttributes"] = {
+            "tenant": {"stringValue": "acme", "dataType": "String", "stringListValues": []}
+        }
+    if shape == "compact":
+        body = json.dumps(env)
+    else:
+        body = json.dumps(env, indent=2, separators=(",", " : "))
+    if shape == "duplicate-type":
+        body = '{"Type" : "Other",' + body[1:]
+    elif shape == "duplicate-attributes":
+        body = '{"MessageAttributes" : {},' + body[1:]
+    rec["body"] = body
+    return rec
+
+
+good_sns = st.builds(
+    SnsKind,
+    payload=st.sampled_from(("v1", "v2")),
+    stamp=st.sampled_from(("as-is", "producer", "readable-by-1")),
+    message=st.sampled_from(("plain", "late-key")),
+    envelope=st.sampled_from(("aws", "compact", "duplicate-type", "duplicate-attributes")),
+    user=st.sampled_from(SNS_USERS),
+)
+any_sns = st.builds(
+    SnsKind,
+    payload=st.sampled_from(PAYLOADS),
+    stamp=st.sampled_from(SNS_STAMPS),
+    message=st.sampled_from(MESSAGES),
+    envelope=st.sampled_from(ENVELOPES),
+    user=st.sampled_from(SNS_USERS),
+)
+#: a raw SQS record now and then among the notifications (another producer on the queue)
+raw_sqs = st.builds(Kind, payload=st.sampled_from(("v1", "v2")))
+
+
+@st.composite
+def sns_batches(draw: st.DrawFn, *, queue: str = "standard") -> tuple[list[Any], frozenset[int]]:
+    first = draw(st.one_of(good_sns, good_sns, any_sns))
+    rest = draw(st.lists(st.one_of(good_sns, any_sns, raw_sqs), max_size=7))
+    records = [
+        sns_record(k, i) if isinstance(k, SnsKind) else sqs_record(k, i)
+        for i, k in enumerate([first, *rest])
+    ]
+    if queue == "fifo":
+        groups = draw(st.lists(st.sampled_from(("g1", "g2")), min_size=len(records)))
+        records = [fifo(r, g, i) for i, (r, g) in enumerate(zip(records, groups, strict=False))]
+    fail = draw(st.frozensets(st.integers(0, len(records) - 1), max_size=2))
+    return records, fail
+
+
+def assert_each_record_alone(config: Config, records: list[Any], fail: frozenset[int]) -> None:
+    """A standard queue's batch: through ``process`` (twice: tables cold, then warm) each
+    record gets what it gets alone through the reference path; same handler calls, same
+    parked messages, the event unchanged, no "unexpected" hand-back."""
+    reference = build(config, fail)
+    alone = [
+        reference.consumer._process({"Records": [copy.deepcopy(r)]}, fast=False).records[0]
+        for r in records
+    ]
+    fast = build(config, fail)
+    event = {"Records": copy.deepcopy(records)}
+    before = copy.deepcopy(event)
+    for _ in range(2):
+        fast.log.calls.clear()
+        fast.parked.sent.clear()
+        report = fast.consumer.process(event, None)
+        assert_same_results(report.records, alone)
+        assert report.response == response_of(alone)
+        assert fast.log.calls == reference.log.calls
+        assert fast.parked.sent == reference.parked.sent
+        assert event == before
+        assert "unexpected" not in fast.stats.handed_back, fast.stats
+
+
+@settings(max_examples=300, deadline=None)
+@given(config=configs, batch=sns_batches())
+def test_each_record_of_an_sns_subscription_batch_gets_what_it_gets_alone(
+    config: Config, batch: tuple[list[Any], frozenset[int]]
+) -> None:
+    """SNS notifications in SQS bodies (every stamp change, every Message, envelopes
+    pretty-printed or compact, with duplicate keys, without attributes, with a ``vmsg`` key,
+    not notifications, with SQS attributes of their own; user attributes including Binary
+    and String.Array; raw SQS records among them), under any policies: each record gets the
+    reference path's result."""
+    records, fail = batch
+    assert_each_record_alone(config, records, fail)
+
+
+@settings(max_examples=120, deadline=None)
+@given(config=configs, batch=sns_batches(queue="fifo"))
+def test_an_sns_fifo_subscription_batch_gets_what_the_reference_path_gives_it(
+    config: Config, batch: tuple[list[Any], frozenset[int]]
+) -> None:
+    """The same through an SNS FIFO topic's FIFO queue: the whole batch's results, each
+    group stopping at its first failure."""
+    records, fail = batch
+    assert_same_as_reference(config, fail, {"Records": records})
+
+
+# ---- EventBridge -> SQS -----------------------------------------------------------------------
+
+#: How the event in the SQS body differs from what EventBridge writes.
+EVENTS = (
+    "as-sent",
+    "data-first",  # detail's members in the other order
+    "extra-member",  # detail has a third member
+    "no-data",  # detail without data
+    "detail-payload",  # detail is the bare payload (unstamped)
+    "s3-source",  # source aws.s3 with an object: an S3 object to read
+    "s3-source-envelope",  # the same, detail also carrying the envelope's members
+    "malformed-vmsg",  # vmsg.version not an integer
+    "sns-keys",  # Type/Message/TopicArn too: read as an SNS envelope
+    "records-key",  # a top-level Records list
+    "non-ascii",  # data with escaped non-ASCII text
+    "spaced",  # pretty-printed
+)
+
+
+@dataclass(frozen=True)
+class EventKind:
+    payload: str = "v2"
+    event: str = "as-sent"
+
+
+def eventbridge_record(kind: EventKind, i: int) -> dict[str, Any]:
+    """Record ``i`` of an SQS batch fed by an EventBridge rule."""
+    enc = encoded(kind.payload, i)
+    event = eventbridge_event(enc)
+    detail = event["detail"]
+    change = kind.event
+    if change == "data-first":
+        event["detail"] = {"data": detail["data"], "vmsg": detail["vmsg"]}
+    elif change == "extra-member":
+        detail["note"] = "x"
+    elif change == "no-data":
+        del detail["data"]
+    elif change == "detail-payload":
+        event["detail"] = detail["data"]
+    elif change == "s3-source":
+        event["source"] = "aws.s3"
+        event["detail"] = {"bucket": {"name": "bucket"}, "object": {"key": f"k{i}", "etag": "e"}}
+        event["detail-type"] = "Object Created"
+    elif change == "s3-source-envelope":
+        event["source"] = "aws.s3"
+        detail.update({"bucket": {"name": "bucket"}, "object": {"key": f"k{i}", "etag": "e"}})
+    elif change == "malformed-vmsg":
+        detail["vmsg"]["version"] = "x"
+    elif change == "sns-keys":
+        event.update({"Type": "Notification", "Message": "{}", "TopicArn": "arn"})
+    elif change == "records-key":
+        event["Records"] = []
+    elif change == "non-ascii" and isinstance(detail["data"], dict):
+        for key in ("id", "number"):
+            if key in detail["data"]:
+                detail["data"][key] = str(detail["data"][key]) + "\u00e9\u2603"
+    body = json.dumps(event, indent=2) if change == "spaced" else json.dumps(event)
+    rec = sqs_event(enc)["Records"][0]
+    rec["messageAttributes"] = {}
+    rec["body"] = body
+    rec["messageId"] = message_id(i)
+    return rec
+
+
+good_event = st.builds(EventKind, payload=st.sampled_from(("v1", "v2")))
+any_event = st.builds(EventKind, payload=st.sampled_from(PAYLOADS), event=st.sampled_from(EVENTS))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    config=configs,
+    kinds=st.lists(st.one_of(good_event, any_event), min_size=1, max_size=8),
+    fail=st.frozensets(st.integers(0, 7), max_size=2),
+)
+def test_each_eventbridge_record_in_sqs_gets_what_it_gets_alone(
+    config: Config, kinds: list[EventKind], fail: frozenset[int]
+) -> None:
+    """EventBridge events in SQS bodies (members reordered, extra or missing, the payload
+    bare, an S3 object event, a malformed stamp, keys that make the body another source,
+    non-ASCII data, pretty-printed): each record gets the reference path's result."""
+    records = [eventbridge_record(k, i) for i, k in enumerate(kinds)]
+    assert_each_record_alone(config, records, fail)
+
+
+# ---- Kinesis ------------------------------------------------------------------------------------
+
+#: How a Kinesis record's data differs from what our publisher writes.
+DATA = (
+    "as-sent",
+    "spaced",  # whitespace around the envelope's keys
+    "data-first",  # not an envelope: unversioned
+    "no-data",
+    "empty-data",  # "data": "" is a member (a JSON string), not an absent one
+    "eventbridge",  # an EventBridge event in the data
+    "not-base64",
+    "not-json",
+    "malformed-vmsg",
+    "no-partition-key",
+    "no-event-id",
+)
+
+
+@dataclass(frozen=True)
+class DataKind:
+    payload: str = "v2"
+    data: str = "as-sent"
+    shard: str = "shardId-000000000000"
+
+
+def kinesis_record(kind: DataKind, i: int) -> dict[str, Any]:
+    enc = encoded(kind.payload, i)
+    rec = kinesis_event(enc)["Records"][0]
+    seq = str(49590338271490256608559692538361571095921575989136588898 + i)
+    rec["kinesis"]["sequenceNumber"] = seq
+    rec["eventID"] = f"{kind.shard}:{seq}"
+    head = json.dumps(enc.stamp.envelope_header())
+    body = enc.body.decode()
+    data: str | None = None
+    change = kind.data
+    if change == "spaced":
+        data = ' { "vmsg" : ' + head + ' ,\n "data" : ' + body + " } "
+    elif change == "data-first":
+        data = '{"data":' + body + ',"vmsg":' + head + "}"
+    elif change == "no-data":
+        data = '{"vmsg":' + head + "}"
+    elif change == "empty-data":
+        data = '{"vmsg":' + head + ',"data":""}'
+    elif change == "eventbridge":
+        data = json.dumps(eventbridge_event(enc))
+    elif change == "not-json":
+        data = "not json"
+    elif change == "malformed-vmsg":
+        data = '{"vmsg":{"type":"order.created","version":"2"},"data":' + body + "}"
+    if data is not None:
+        rec["kinesis"]["data"] = base64.b64encode(data.encode()).decode()
+    if change == "not-base64":
+        rec["kinesis"]["data"] = "not base64!"
+    elif change == "no-partition-key":
+        del rec["kinesis"]["partitionKey"]
+    elif change == "no-event-id":
+        del rec["eventID"]
+    return rec
+
+
+shards = st.sampled_from(("shardId-000000000000", "shardId-000000000001"))
+good_data = st.builds(DataKind, payload=st.sampled_from(("v1", "v2")), shard=shards)
+any_data = st.builds(
+    DataKind, payload=st.sampled_from(PAYLOADS), data=st.sampled_from(DATA), shard=shards
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    config=configs,
+    kinds=st.lists(st.one_of(good_data, good_data, any_data), min_size=1, max_size=8),
+    fail=st.frozensets(st.integers(0, 7), max_size=2),
+)
+def test_a_kinesis_batch_gets_what_the_reference_path_gives_it(
+    config: Config, kinds: list[DataKind], fail: frozenset[int]
+) -> None:
+    """Kinesis batches over two shards (envelopes spaced, reordered, without data, an
+    EventBridge event or no JSON in the data, malformed stamps, fields missing, handler
+    failures): the whole batch's results, each shard stopping at its first failure."""
+    event = {"Records": [kinesis_record(k, i) for i, k in enumerate(kinds)]}
+    assert_same_as_reference(config, fail, event)
+
+
+# ---- the fast path ran --------------------------------------------------------------------------
+
+
+def _sns(*kinds: SnsKind, group: str | None = None) -> dict[str, Any]:
+    records = [sns_record(k, i) for i, k in enumerate(kinds)]
+    if group is not None:
+        records = [fifo(r, group, i) for i, r in enumerate(records)]
+    return {"Records": records}
+
+
+RAN_FAST = {
+    "sns, as AWS writes it": lambda: _sns(*[SnsKind()] * 5),
+    "sns, mixed versions and a trace id": lambda: _sns(
+        *[SnsKind("v1" if i % 2 else "v2", user="trace") for i in range(5)]
+    ),
+    "sns, String.Array and Binary attributes": lambda: _sns(
+        SnsKind(user="array"), SnsKind(user="binary"), SnsKind(user="array")
+    ),
+    "sns, fifo": lambda: _sns(*[SnsKind()] * 4, group="g1"),
+    "sns, raw delivery (the SQS path)": lambda: sns_sqs_event(
+        *(encoded("v2", i) for i in range(4)), raw=True, attributes={"tenant": "acme"}
+    ),
+    "eventbridge in sqs": lambda: {
+        "Records": [eventbridge_record(EventKind("v1" if i == 2 else "v2"), i) for i in range(4)]
+    },
+    "kinesis": lambda: {
+        "Records": [kinesis_record(DataKind("v1" if i % 3 else "v2"), i) for i in range(5)]
+    },
+}
+
+
+@pytest.mark.parametrize("name", list(RAN_FAST))
+def test_the_fast_path_finishes_every_record_of_each_source(name: str) -> None:
+    """SNS notifications in SQS (as AWS pretty-prints them, mixed versions, per-message
+    attributes, FIFO), raw delivery, EventBridge events in SQS and Kinesis records: a fast
+    path finishes every record (nothing handed back), with the reference path's results."""
+    event = RAN_FAST[name]()
+    consumer = build().consumer
+    report, fast, handed_back = run(consumer, copy.deepcopy(event))
+    assert (fast, handed_back) == (len(event["Records"]), Counter())
+    expected = build().consumer._process(copy.deepcopy(event), fast=False)
+    assert_same_results(report.records, expected.records)
+    assert set(outcomes(report)) <= {"handled", "upgraded"}
+
+
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [
+        (SnsKind(envelope="vmsg-first"), "body"),
+        (SnsKind(envelope="sqs-attributes"), "no fast plan"),
+        (SnsKind(message="embedded"), "body"),
+        (SnsKind(stamp="unstamped"), "no fast plan"),
+        (SnsKind(payload="v4"), "no fast plan"),
+        (SnsKind(message="misfit"), "decode"),
+    ],
+    ids=str,
+)
+def test_an_sns_record_the_fast_path_cannot_prove_is_handed_back(
+    kind: SnsKind, reason: str
+) -> None:
+    """One odd notification among ordinary ones: it alone is handed back, with its reason,
+    and gets the reference path's result."""
+    kinds = [SnsKind()] * 4
+    kinds[2] = kind
+    event = _sns(*kinds)
+    report, fast, handed_back = run(build().consumer, copy.deepcopy(event))
+    assert (fast, handed_back) == (3, Counter({reason: 1}))
+    expected = build().consumer._process(copy.deepcopy(event), fast=False)
+    assert_same_results(report.records, expected.records)
+
+
+def test_a_failed_kinesis_record_stops_its_shard_on_the_fast_path() -> None:
+    """Kinesis: a handler failure stops its shard (later records handed back as "stopped
+    group" and retried); the other shard's records are finished fast."""
+    kinds = [DataKind(shard=f"shardId-00000000000{i % 2}") for i in range(5)]
+    event = {"Records": [kinesis_record(k, i) for i, k in enumerate(kinds)]}
+    consumer = build(fail=frozenset({0})).consumer
+    report, fast, handed_back = run(consumer, event)
+    assert outcomes(report) == ["failed", "handled", "retried", "handled", "retried"]
+    assert (fast, handed_back) == (3, Counter({"stopped group": 2}))
+    assert report.response == {
+        "batchItemFailures": [
+            {"itemIdentifier": r.message_id} for r in report.records if r.outcome != "handled"
+        ]
+    }
+
+
+def test_an_sns_attribute_list_is_each_records_own() -> None:
+    """A String.Array user attribute read once per distinct set of attributes is still a
+    fresh list in each record's Meta: a handler changing its own leaves the next intact."""
+    consumer = vm.Consumer(build().consumer.registry)
+    seen: list[list[str]] = []
+
+    def handle(msg: Any, meta: vm.Meta) -> None:
+        seen.append(list(meta.attributes["tags"]))
+        meta.attributes["tags"].append("changed")
+
+    from consumer_models import OrderV2
+
+    consumer.handler(OrderV2)(handle)
+    report, fast, _ = run(consumer, _sns(*[SnsKind(user="array")] * 3))
+    assert fast == 3
+    assert seen == [["a", "b"]] * 3
+    assert outcomes(report) == ["handled"] * 3

@@ -1,0 +1,325 @@
+"""What every fast path shares: the contract, entries, hand-backs and the per-record loop.
+
+A fast path is a shortcut of the consumer's reference path
+(:meth:`Consumer._process_in_order <versioned_msgs._aws.consumer.Consumer._process_in_order>`):
+for every record it returns exactly the :class:`~.report.RecordResult` the reference path
+would, in event order, FIFO groups and Kinesis shards stopping at their first failure as
+there. It finishes a record itself only when it can prove the reference path would decode
+that record's body with a prebuilt decoder and call a handler; it hands **every other record
+back**, as it is, to the reference path, and counts why (:class:`FastPathStats`).
+
+Two fast paths exist:
+
+- :mod:`.sqs_fast`, for SQS records whose stamp is in their own ``messageAttributes``
+  (raw SQS, SNS -> SQS with raw delivery), tuned for batches of equal attributes;
+- :class:`ShapedFastPath` here, one loop for every source whose stamp travels inside the
+  body or the record (SNS envelopes in SQS bodies, EventBridge events in SQS bodies,
+  Kinesis records). A :class:`Shape` (see :mod:`.fast_shapes`) says how to split one raw
+  record into the four things the loop needs.
+
+Both build entries with :func:`make_entry`: one per distinct stamp, holding the plan's
+decoder and handler and a ``Meta`` template that each record's own fields complete.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
+
+import msgspec
+
+from .._core.errors import VersionedMsgsError
+from .._core.meta import Meta
+from .._core.stamp import JSON, Stamp
+from . import clock
+from .events import EVERY_ORDER_KEY as _EVERY
+from .report import Outcome, RecordResult
+
+if TYPE_CHECKING:
+    from .consumer import Plan
+
+__all__ = [
+    "ENTRIES_MAX",
+    "Entry",
+    "FastPathStats",
+    "HandBack",
+    "HandBackReason",
+    "PlanFor",
+    "Processed",
+    "Shape",
+    "ShapedFastPath",
+    "Split",
+    "make_entry",
+]
+
+#: Why a record was handed back to the reference path.
+HandBackReason = Literal[
+    "no fast plan",  # unstamped, malformed or non-JSON stamp, or a plan other than decode
+    "body",  # not a compact JSON object, an embedded envelope, or not the source's shape
+    "decode",  # the decoder raised (the reference path names the problem)
+    "stopped group",  # an earlier record of its FIFO group or Kinesis shard failed
+    "record shape",  # a field missing or of the wrong type
+    "deadline",  # Lambda's deadline is near: the reference path defers the record
+    "unexpected",  # anything else: a bug of the fast path
+]
+
+#: ``plan_for(type, version, readable_by)``: the consumer's plan lookup.
+PlanFor = Callable[[str, int, "int | None"], "Plan"]
+
+#: (items, runs, results): what Consumer._process assembles a Report from (see
+#: Report._compact): the Meta alone for a record a fast path handled, a RecordResult for any
+#: other; the outcome runs; and the RecordResults alone (the only ones that can have failed).
+Processed = tuple[list[Any], list[tuple[int, Outcome]], list[RecordResult]]
+
+ENTRIES_MAX = 4096  # distinct stamps remembered per fast path (then forgotten, not grown)
+
+
+class FastPathStats:
+    """Counts kept for one consumer by all its fast paths: ``fast`` records they finished
+    themselves, and ``handed_back`` records per :data:`HandBackReason`."""
+
+    __slots__ = ("fast", "handed_back")
+
+    def __init__(self) -> None:
+        self.fast = 0
+        self.handed_back: Counter[str] = Counter()
+
+    def __repr__(self) -> str:
+        return f"FastPathStats(fast={self.fast}, handed_back={dict(self.handed_back)})"
+
+
+class HandBack(Exception):
+    """Raised inside a per-record loop: give this record to the reference path. Its first
+    argument, when given, is the :data:`HandBackReason`."""
+
+
+class Entry:
+    """What a loop needs for records carrying one distinct stamp."""
+
+    __slots__ = ("decode", "handler", "n_stamp_attrs", "outcome", "rejects_envelope", "template")
+
+    def __init__(
+        self,
+        decode: Callable[[Any], Any],
+        handler: Callable[[Any, Meta], Any],
+        outcome: Outcome,
+        template: Meta,
+        rejects_envelope: bool,
+    ) -> None:
+        self.decode = decode
+        self.handler = handler
+        self.outcome = outcome
+        self.template = template
+        # True when ``decode`` is known to raise for an embedded envelope
+        self.rejects_envelope = rejects_envelope
+        # (SQS: how many of the record's attributes are the stamp's; more means user ones)
+        self.n_stamp_attrs = 0
+
+
+def make_entry(stamp: Stamp | None, plan_for: PlanFor, source: str) -> Entry | None:
+    """The entry of records carrying ``stamp`` (None: such records are handed back).
+
+    Only a JSON payload whose plan decodes with a prebuilt decoder has one: handled as-is,
+    routed to an older model, or upgraded. Its template is the ``Meta`` the reference path
+    gives such a record, less the record's own fields (message id, attributes, group id,
+    raw record).
+    """
+    if stamp is None or stamp.content_type != JSON:
+        return None
+    plan = plan_for(stamp.type, stamp.version, stamp.readable_by)
+    if plan.action != "decode" or plan.decoder is None:
+        return None
+    assert plan.handler is not None
+    upgraded = plan.outcome == "upgraded"
+    template = Meta(
+        type=stamp.type,
+        version=stamp.version,
+        model_version=plan.model_version,
+        upgraded_from=stamp.version if upgraded else None,
+        readable_by=stamp.readable_by,
+        producer=stamp.producer,
+        content_type=stamp.content_type,
+        source=source,
+    )
+    from .._core.codec import refuses_envelope
+
+    # (the upgrading decoder refuses envelopes itself, before any upgrader runs)
+    rejects = upgraded or refuses_envelope(plan.model)
+    return Entry(plan.decoder, plan.handler, plan.outcome, template, rejects)
+
+
+# ---- one loop for every shaped source ------------------------------------------------------
+
+#: What a shape takes from one raw record: the stamp's carrier (compared in full with the
+#: last one seen: bytes-like, never trusted by digest), the body to decode, the message id,
+#: Meta's group id, and the order key (FIFO group or Kinesis shard; None: unordered).
+Split = tuple[Any, Any, str, "str | None", "str | None"]
+
+
+class Shape(Protocol):
+    """How a source's raw records are read by :class:`ShapedFastPath`."""
+
+    @property
+    def source(self) -> str:
+        """What ``Meta.source`` says for its records."""
+        ...
+
+    def split(self, rec: Any, fifo: bool) -> Split:
+        """The record's parts; raises :class:`HandBack` (with a reason) or any exception
+        for a record the reference path must take."""
+        ...
+
+    def stamp(self, carrier: bytes) -> tuple[Stamp | None, dict[str, Any]]:
+        """The stamp (None: none, or malformed) and the user's plain attributes read from a
+        carrier ``split`` returned, as bytes."""
+        ...
+
+
+#: ``reference(record, stopped, fifo, deadline)``: one raw record through the reference path.
+Reference = Callable[[Any, set[str], bool, float], list[RecordResult]]
+
+
+class _Loaded(NamedTuple):
+    """The loop's state for the carrier it last recognised."""
+
+    decode: Callable[[Any], Any]
+    handler: Callable[[Any, Meta], Any]
+    template: Meta
+    user_attributes: Callable[[], dict[str, Any]]  # a fresh copy for each record
+    outcome: Outcome | None  # None: no entry (every record is handed back)
+
+
+def _no_entry(body: Any) -> Any:
+    raise HandBack("no fast plan")
+
+
+def _never_called(msg: Any, meta: Meta) -> None:  # pragma: no cover - _no_entry raises first
+    raise AssertionError("the fast path ran without an entry")
+
+
+NOTHING_LOADED = _Loaded(_no_entry, _never_called, Meta(type="-", version=1), dict, None)
+_NO_CARRIER: Any = object()  # compares unequal to any carrier
+
+
+class ShapedFastPath:
+    """The fast path of one :class:`Shape`: the per-record loop every nested or embedded
+    source shares.
+
+    Per record: ``shape.split`` (its own checks), the carrier compared in full with the last
+    one seen (a new one looked up among the entries, or its stamp read), the FIFO group or
+    shard checked, the body decoded with the entry's decoder, the Meta completed with the
+    record's own fields, the handler called. Any exception before the handler hands the
+    record back; a handler that raises makes it ``failed``, as in the reference path.
+    """
+
+    def __init__(
+        self, shape: Shape, plan_for: PlanFor, reference: Reference, stats: FastPathStats
+    ) -> None:
+        self.shape = shape
+        self._plan_for = plan_for
+        self._reference = reference
+        self.stats = stats
+        # carrier bytes -> its entry's loaded state (NOTHING_LOADED: hand such records back)
+        self._entries: dict[bytes, _Loaded] = {}
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def _load(self, carrier: Any) -> _Loaded:
+        key = bytes(carrier)
+        state = self._entries.get(key)
+        if state is not None:
+            return state
+        try:
+            stamp, user = self.shape.stamp(key)
+        except VersionedMsgsError:
+            stamp, user = None, {}
+        entry = make_entry(stamp, self._plan_for, self.shape.source)
+        if entry is None:
+            state = NOTHING_LOADED
+        else:
+            copy_user = _copier(user)
+            state = _Loaded(entry.decode, entry.handler, entry.template, copy_user, entry.outcome)
+        if len(self._entries) >= ENTRIES_MAX:
+            self._entries.clear()
+        self._entries[key] = state
+        return state
+
+    def process(self, raw: list[Any], fifo: bool, deadline: float = math.inf) -> Processed:
+        """Every record's result (see the module docstring); ``fifo``: the event comes from
+        a FIFO queue (read from its first record, as the reference path does)."""
+        split = self.shape.split
+        now = clock.monotonic
+        timed = deadline != math.inf  # (no context: skip the clock)
+        items: list[Any] = []
+        append = items.append
+        runs: list[tuple[int, Outcome]] = []
+        results: list[RecordResult] = []
+        stopped: set[str] = set()
+        replace = msgspec.structs.replace
+        seen: Any = _NO_CARRIER
+        decode, handler, template, copy_user, _ = NOTHING_LOADED
+        outcome: Outcome | None = None
+        handed = 0
+        for rec in raw:
+            try:
+                if timed and now() >= deadline:
+                    raise HandBack("deadline")
+                carrier, body, mid, gid, order = split(rec, fifo)
+                if carrier != seen:  # in full
+                    decode, handler, template, copy_user, out = self._load(carrier)
+                    seen = carrier
+                    if out is not None and out is not outcome:
+                        outcome = out
+                        runs.append((len(items), out))
+                if stopped and order is not None and (order in stopped or _EVERY in stopped):
+                    raise HandBack("stopped group")
+                msg = decode(body)
+            except Exception as exc:
+                handed += 1
+                self.stats.handed_back[_reason(exc)] += 1
+                done = self._reference(rec, stopped, fifo, deadline)
+                items += done
+                results += done
+                continue
+            meta = replace(
+                template, message_id=mid, attributes=copy_user(), group_id=gid, record=rec
+            )
+            try:
+                handler(msg, meta)
+            except Exception as exc:
+                result = RecordResult("failed", mid, meta, exc)
+                append(result)
+                results.append(result)
+                if order is not None:
+                    stopped.add(order)
+                continue
+            append(meta)
+        self.stats.fast += len(raw) - handed
+        return items, runs, results
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, HandBack) and exc.args:
+        return str(exc.args[0])
+    if isinstance(exc, KeyError | TypeError | AttributeError):
+        return "record shape"
+    if isinstance(exc, ValueError | msgspec.DecodeError | RecursionError):
+        # (pydantic's ValidationError is a ValueError, and the upgrading decoder wraps an
+        # upgrader's own exception in one)
+        return "decode"
+    return "unexpected"
+
+
+def _copier(user: dict[str, Any]) -> Callable[[], dict[str, Any]]:
+    """A function returning a fresh copy of the user's attributes for each record (handlers
+    may change theirs); a deep one when a value is itself mutable (an SNS String.Array)."""
+    if not user:
+        return dict
+    if any(isinstance(v, list | dict) for v in user.values()):
+        import copy
+
+        return lambda: copy.deepcopy(user)
+    return user.copy
