@@ -272,6 +272,8 @@ EVENTS = (
     "malformed-vmsg",  # vmsg.version not an integer
     "sns-keys",  # Type/Message/TopicArn too: read as an SNS envelope
     "records-key",  # a top-level Records list
+    "null-keys",  # Type, Records and Event present as null
+    "vmsg-null-first",  # a first key "vmsg" of null: an (invalid) embedded envelope
     "non-ascii",  # data with escaped non-ASCII text
     "spaced",  # pretty-printed
 )
@@ -310,6 +312,10 @@ def eventbridge_record(kind: EventKind, i: int) -> dict[str, Any]:
         event.update({"Type": "Notification", "Message": "{}", "TopicArn": "arn"})
     elif change == "records-key":
         event["Records"] = []
+    elif change == "null-keys":
+        event.update({"Type": None, "Records": None, "Event": None})
+    elif change == "vmsg-null-first":
+        event = {"vmsg": None, **event}
     elif change == "non-ascii" and isinstance(detail["data"], dict):
         for key in ("id", "number"):
             if key in detail["data"]:
@@ -529,3 +535,44 @@ def test_an_sns_attribute_list_is_each_records_own() -> None:
     assert fast == 3
     assert seen == [["a", "b"]] * 3
     assert outcomes(report) == ["handled"] * 3
+
+
+def test_typed_splits_decode_the_data_in_one_pass_once_a_stamp_repeats(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Kinesis and EventBridge-in-SQS records whose stamp repeats are split and decoded in
+    one pass (the typed split), from the third record of a run of equal stamps on; a record
+    with another stamp among them falls back to the plain split and still gets the
+    reference path's result."""
+    from versioned_msgs._aws import fast_shapes
+
+    calls: Counter[str] = Counter()
+    for cls in (fast_shapes.Kinesis, fast_shapes.EventBridgeInSqs):
+        original = cls.typed_split
+
+        def counting(
+            self: Any, model: Any, original: Any = original, name: str = cls.__name__
+        ) -> Any:
+            split = original(self, model)
+
+            def counted(rec: Any, fifo: bool) -> Any:
+                calls[name] += 1
+                return split(rec, fifo)
+
+            return counted
+
+        monkeypatch.setattr(cls, "typed_split", counting)
+    versions = ["v2"] * 4 + ["v1"] + ["v2"] * 3
+    for name, event in (
+        ("Kinesis", {"Records": [kinesis_record(DataKind(v), i) for i, v in enumerate(versions)]}),
+        (
+            "EventBridgeInSqs",
+            {"Records": [eventbridge_record(EventKind(v), i) for i, v in enumerate(versions)]},
+        ),
+    ):
+        report, fast, handed_back = run(build().consumer, copy.deepcopy(event))
+        assert (fast, handed_back) == (8, Counter())
+        expected = build().consumer._process(copy.deepcopy(event), fast=False)
+        assert_same_results(report.records, expected.records)
+        # records 2, 3 and 4 (the v1 record, a miss), then 7 once two v2 records repeat
+        assert calls[name] == 4, calls

@@ -98,7 +98,15 @@ class HandBack(Exception):
 class Entry:
     """What a loop needs for records carrying one distinct stamp."""
 
-    __slots__ = ("decode", "handler", "n_stamp_attrs", "outcome", "rejects_envelope", "template")
+    __slots__ = (
+        "decode",
+        "handler",
+        "n_stamp_attrs",
+        "outcome",
+        "rejects_envelope",
+        "struct",
+        "template",
+    )
 
     def __init__(
         self,
@@ -107,6 +115,7 @@ class Entry:
         outcome: Outcome,
         template: Meta,
         rejects_envelope: bool,
+        struct: type[Any] | None = None,
     ) -> None:
         self.decode = decode
         self.handler = handler
@@ -114,6 +123,8 @@ class Entry:
         self.template = template
         # True when ``decode`` is known to raise for an embedded envelope
         self.rejects_envelope = rejects_envelope
+        # the msgspec Struct ``decode`` is the own decoder of (None: another kind of decode)
+        self.struct = struct
         # (SQS: how many of the record's attributes are the stamp's; more means user ones)
         self.n_stamp_attrs = 0
 
@@ -147,7 +158,15 @@ def make_entry(stamp: Stamp | None, plan_for: PlanFor, source: str) -> Entry | N
 
     # (the upgrading decoder refuses envelopes itself, before any upgrader runs)
     rejects = upgraded or refuses_envelope(plan.model)
-    return Entry(plan.decoder, plan.handler, plan.outcome, template, rejects)
+    model = plan.model
+    struct = (
+        model
+        if plan.outcome in ("handled", "routed")
+        and isinstance(model, type)
+        and issubclass(model, msgspec.Struct)
+        else None
+    )
+    return Entry(plan.decoder, plan.handler, plan.outcome, template, rejects, struct)
 
 
 # ---- one loop for every shaped source ------------------------------------------------------
@@ -156,6 +175,8 @@ def make_entry(stamp: Stamp | None, plan_for: PlanFor, source: str) -> Entry | N
 #: last one seen: bytes-like, never trusted by digest), the body to decode, the message id,
 #: Meta's group id, and the order key (FIFO group or Kinesis shard; None: unordered).
 Split = tuple[Any, Any, str, "str | None", "str | None"]
+#: ``split(record, fifo)``
+TypedSplit = Callable[[Any, bool], Split]
 
 
 class Shape(Protocol):
@@ -174,6 +195,12 @@ class Shape(Protocol):
     def stamp(self, carrier: bytes) -> tuple[Stamp | None, dict[str, Any]]:
         """The stamp (None: none, or malformed) and the user's plain attributes read from a
         carrier ``split`` returned, as bytes."""
+        ...
+
+    def typed_split(self, model: type[Any]) -> TypedSplit | None:
+        """A ``split`` that also decodes the body into ``model`` (a msgspec Struct) in the
+        same pass, exactly as the model's own decoder decodes the body ``split`` returns;
+        None when the shape has none. Raises or returns a carrier like ``split``."""
         ...
 
 
@@ -212,6 +239,14 @@ class ShapedFastPath:
     shard checked, the body decoded with the entry's decoder, the Meta completed with the
     record's own fields, the handler called. Any exception before the handler hands the
     record back; a handler that raises makes it ``failed``, as in the reference path.
+
+    **Typed splits.** When the entry's decoder is a msgspec model's own and the shape offers
+    a ``typed_split`` for that model (the embedded envelopes), the record is split and its
+    data decoded straight into the model in one pass. That result is used only when the
+    record's carrier equals, in full, the one the entry was read from; otherwise (another
+    stamp, or a typed split that raised) the record takes the plain split above. Typed
+    splits are tried once two records in a row carried the same carrier, so batches that
+    keep changing stamps do not pay for attempts that miss.
     """
 
     def __init__(
@@ -222,30 +257,40 @@ class ShapedFastPath:
         self._reference = reference
         self.stats = stats
         # carrier bytes -> its entry's loaded state (NOTHING_LOADED: hand such records back)
-        self._entries: dict[bytes, _Loaded] = {}
+        # and its typed split (None: none)
+        self._entries: dict[bytes, tuple[_Loaded, TypedSplit | None]] = {}
+        self._typed: dict[type[Any], TypedSplit] = {}  # model -> the shape's typed split
 
     def clear(self) -> None:
         self._entries.clear()
 
-    def _load(self, carrier: Any) -> _Loaded:
+    def _load(self, carrier: Any) -> tuple[_Loaded, TypedSplit | None]:
         key = bytes(carrier)
-        state = self._entries.get(key)
-        if state is not None:
-            return state
+        known = self._entries.get(key)
+        if known is not None:
+            return known
         try:
             stamp, user = self.shape.stamp(key)
         except VersionedMsgsError:
             stamp, user = None, {}
         entry = make_entry(stamp, self._plan_for, self.shape.source)
+        typed: TypedSplit | None = None
         if entry is None:
             state = NOTHING_LOADED
         else:
-            copy_user = _copier(user)
-            state = _Loaded(entry.decode, entry.handler, entry.template, copy_user, entry.outcome)
+            state = _Loaded(
+                entry.decode, entry.handler, entry.template, _copier(user), entry.outcome
+            )
+            if entry.struct is not None:
+                typed = self._typed.get(entry.struct)
+                if typed is None:
+                    typed = self.shape.typed_split(entry.struct)
+                    if typed is not None:
+                        self._typed[entry.struct] = typed
         if len(self._entries) >= ENTRIES_MAX:
             self._entries.clear()
-        self._entries[key] = state
-        return state
+        known = self._entries[key] = (state, typed)
+        return known
 
     def process(self, raw: list[Any], fifo: bool, deadline: float = math.inf) -> Processed:
         """Every record's result (see the module docstring); ``fifo``: the event comes from
@@ -261,22 +306,43 @@ class ShapedFastPath:
         replace = msgspec.structs.replace
         seen: Any = _NO_CARRIER
         decode, handler, template, copy_user, _ = NOTHING_LOADED
+        typed: TypedSplit | None = None  # the loaded entry's typed split, when it has one
+        trying: TypedSplit | None = None  # ... once two records in a row carried its carrier
         outcome: Outcome | None = None
         handed = 0
         for rec in raw:
             try:
                 if timed and now() >= deadline:
                     raise HandBack("deadline")
-                carrier, body, mid, gid, order = split(rec, fifo)
-                if carrier != seen:  # in full
-                    decode, handler, template, copy_user, out = self._load(carrier)
-                    seen = carrier
-                    if out is not None and out is not outcome:
-                        outcome = out
-                        runs.append((len(items), out))
-                if stopped and order is not None and (order in stopped or _EVERY in stopped):
-                    raise HandBack("stopped group")
-                msg = decode(body)
+                if trying is not None:
+                    try:
+                        carrier, msg, mid, gid, order = trying(rec, fifo)
+                    except Exception:
+                        carrier = _NO_CARRIER
+                    if carrier == seen:  # in full: the data was decoded with its own model
+                        if (
+                            stopped
+                            and order is not None
+                            and (order in stopped or _EVERY in stopped)
+                        ):
+                            raise HandBack("stopped group")
+                        trying = typed
+                    else:
+                        trying = None
+                if trying is None:
+                    carrier, body, mid, gid, order = split(rec, fifo)
+                    if carrier != seen:  # in full
+                        state, typed = self._load(carrier)
+                        decode, handler, template, copy_user, out = state
+                        seen = carrier
+                        if out is not None and out is not outcome:
+                            outcome = out
+                            runs.append((len(items), out))
+                    else:
+                        trying = typed
+                    if stopped and order is not None and (order in stopped or _EVERY in stopped):
+                        raise HandBack("stopped group")
+                    msg = decode(body)
             except Exception as exc:
                 handed += 1
                 self.stats.handed_back[_reason(exc)] += 1
