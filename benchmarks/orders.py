@@ -300,14 +300,21 @@ def lambda_attributes(attrs: dict[str, dict[str, str]]) -> dict[str, dict[str, A
 
 
 def sqs_record(
-    n: int, body: bytes, attrs: dict[str, dict[str, str]], *, digest: bool = True
+    n: int,
+    body: bytes,
+    attrs: dict[str, dict[str, str]],
+    *,
+    digest: bool = True,
+    group: str | None = None,
 ) -> dict[str, Any]:
     """One record of a Lambda SQS event, shaped as Lambda delivers it (without
-    ``md5OfMessageAttributes`` when ``digest`` is false, as in a hand-built event)."""
+    ``md5OfMessageAttributes`` when ``digest`` is false, as in a hand-built event; a FIFO
+    queue's record, with its sequence number, message group and deduplication id, when
+    ``group`` is given)."""
     text = body.decode()
     rng = random.Random(n)
     lattrs = lambda_attributes(attrs)
-    record = {
+    record: dict[str, Any] = {
         "messageId": f"{rng.getrandbits(32):08x}-87a3-44ab-83d2-{n:012d}",
         "receiptHandle": f"AQEB{rng.getrandbits(256):064x}",
         "body": text,
@@ -327,6 +334,15 @@ def sqs_record(
     }
     if not digest:
         del record["md5OfMessageAttributes"]
+    if group is not None:
+        record["attributes"].update(
+            {
+                "SequenceNumber": str(18849496460467696128 + n),
+                "MessageGroupId": group,
+                "MessageDeduplicationId": hashlib.sha256(body).hexdigest(),
+            }
+        )
+        record["eventSourceARN"] += ".fifo"
     return record
 
 
@@ -337,12 +353,17 @@ def sqs_event(
     *,
     seed: int = 7,
     digests: bool = True,
+    fifo_groups: int = 0,
+    trace_ids: bool = False,
 ) -> dict[str, Any]:
     """A Lambda SQS event of ``count`` stamped orders, record i at ``versions[i % len]``.
 
     Bodies are encoded and stamped by ``registry`` (producer set, one user attribute), so the
     event is exactly what the library's own publisher would have delivered. ``digests=False``
     leaves out ``md5OfMessageAttributes``, as events built by hand usually do.
+    ``fifo_groups``: a FIFO queue's event, record i in message group ``i % fifo_groups``.
+    ``trace_ids``: every record also carries a String attribute of its own (``trace-id``,
+    a different value per message, as a tracing header would be).
     """
     rng = random.Random(seed)
     records = []
@@ -357,7 +378,11 @@ def sqs_event(
         enc = registry.encode(msg, producer=PRODUCER)
         attrs = enc.stamp.to_message_attributes()
         attrs["tenant"] = {"DataType": "String", "StringValue": "acme"}
-        records.append(sqs_record(n, enc.body, attrs, digest=digests))
+        if trace_ids:
+            trace = f"Root=1-{1764244800 + n:08x}-{rng.getrandbits(96):024x}"
+            attrs["trace-id"] = {"DataType": "String", "StringValue": trace}
+        group = f"customer-{n % fifo_groups}" if fifo_groups else None
+        records.append(sqs_record(n, enc.body, attrs, digest=digests, group=group))
     # Through JSON, as Lambda's runtime hands it over: every record its own fresh objects.
     event: dict[str, Any] = json.loads(json.dumps({"Records": records}))
     return event
