@@ -113,6 +113,7 @@ _GET_ATTRS = operator.itemgetter("messageAttributes")
 _GET_BODY = operator.itemgetter("body")
 _GET_MID = operator.itemgetter("messageId")
 _GET_SYSTEM = operator.itemgetter("attributes")
+_GET_GROUP = operator.methodcaller("get", "MessageGroupId")
 _GET_DATA_TYPE = operator.itemgetter("dataType")
 _GET_STRING_VALUE = operator.itemgetter("stringValue")
 _GROUP = "MessageGroupId"
@@ -365,18 +366,20 @@ class SqsFastPath:
         return items, runs, results
 
     def _uniform_batch(self, raw: list[Any], deadline: float) -> Processed | None:
-        """A standard queue's batch checked as a whole: every record's attributes equal to
-        the first record's (or the same stamp attributes and user attribute names, the
-        user's values then read from each record), string message ids, no message group,
+        """A batch checked as a whole: every record's attributes equal to the first
+        record's (or the same stamp attributes and user attribute names, the user's values
+        then read from each record), string message ids and message groups (when present),
         and compact-JSON object bodies. Returns what :meth:`process` returns, or None
-        (nothing processed) for any other batch.
+        (nothing processed) for any other batch. A FIFO queue's groups stop at their first
+        failure as in the per-record loop.
 
         The checks are C-level passes over the batch, which leaves the per-record loop with
         the decode, the Meta and the handler call.
         """
         n = len(raw)
-        if n < 2 or is_fifo_record(raw[0]):
+        if n < 2:
             return None
+        fifo = is_fifo_record(raw[0])
         try:
             first = raw[0]["messageAttributes"]
             users: list[dict[str, Any]] | None = None
@@ -394,8 +397,9 @@ class SqsFastPath:
                 ) or not all(map(_eq, map(dict.keys, attrs), _repeat(first.keys(), n))):
                     return None
                 users = _users_by_name(attrs, first, n)
-            if any(map(_contains, map(_GET_SYSTEM, raw), _repeat(_GROUP, n))):
-                return None
+            gids = list(map(_GET_GROUP, map(_GET_SYSTEM, raw)))
+            if gids.count(None) != n:
+                "".join([g for g in gids if g is not None])  # a TypeError unless all are str
             mids = list(map(_GET_MID, raw))
             "".join(mids)  # a TypeError unless every message id is a str
             bodies = list(map(_GET_BODY, raw))
@@ -423,24 +427,30 @@ class SqsFastPath:
             # all made in one C-level pass: cheaper than one copy per turn of the loop below.
             users = list(map(dict.copy, _repeat(user, n)))
         handed_before = self._handed
-        stopped: set[str] = set()  # (a standard queue: no group ever stops)
+        stopped: set[str] = set()  # the FIFO groups that failed
         now = clock.monotonic
         timed = deadline != math.inf  # (no context: skip the clock)
-        for rec, body, mid, attributes in zip(raw, bodies, mids, users, strict=True):
+        for rec, body, mid, attributes, gid in zip(raw, bodies, mids, users, gids, strict=True):
             try:
                 if timed and now() >= deadline:
                     raise HandBack("deadline")
+                if stopped and ((gid or "") in stopped or _EVERY in stopped):
+                    raise HandBack
                 msg = decode(body)
             except Exception as exc:
-                self._hand_back(rec, exc, stopped, False, items, results, deadline)
+                self._hand_back(rec, exc, stopped, fifo, items, results, deadline)
                 continue
-            meta = replace(template, message_id=mid, attributes=attributes, record=rec)
+            meta = replace(
+                template, message_id=mid, attributes=attributes, group_id=gid, record=rec
+            )
             try:
                 handler(msg, meta)
             except Exception as exc:
                 result = RecordResult("failed", mid, meta, exc)
                 append(result)
                 results.append(result)
+                if fifo:
+                    stopped.add(gid or "")
                 continue
             append(meta)
         # every record the fast path did not hand back reached its handler
