@@ -8,10 +8,12 @@ This module is the reference path, the specification every record is held to:
 The outcomes become the Lambda response (:mod:`.report`): ``batchItemFailures`` for SQS and
 Kinesis, an exception for async sources (SNS, S3, EventBridge).
 
-SQS batches first go through a shortcut, :class:`~.sqs_fast.SqsFastPath`, which finishes
-the records it can prove it handles exactly as this path would and hands every other record
-back here, unchanged. Its contract is in its module docstring; the test suite holds the
-two paths equal record by record.
+SQS and Kinesis batches first go through a shortcut (:mod:`.sqs_fast` for records stamped
+in their own attributes, :class:`~.fastpath.ShapedFastPath` for SNS envelopes and
+EventBridge events in SQS bodies and for Kinesis records), which finishes the records it can
+prove it handles exactly as this path would and hands every other record back here,
+unchanged. Their contract is in :mod:`.fastpath`'s docstring; the test suite holds the paths
+equal record by record.
 """
 
 from __future__ import annotations

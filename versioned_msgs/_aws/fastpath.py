@@ -46,6 +46,9 @@ __all__ = [
     "FastPathStats",
     "HandBack",
     "HandBackReason",
+    "Loaded",
+    "NOTHING_LOADED",
+    "Reference",
     "PlanFor",
     "Processed",
     "Shape",
@@ -208,8 +211,8 @@ class Shape(Protocol):
 Reference = Callable[[Any, set[str], bool, float], list[RecordResult]]
 
 
-class _Loaded(NamedTuple):
-    """The loop's state for the carrier it last recognised."""
+class Loaded(NamedTuple):
+    """A per-record loop's state for the stamp carrier it last recognised."""
 
     decode: Callable[[Any], Any]
     handler: Callable[[Any, Meta], Any]
@@ -226,7 +229,7 @@ def _never_called(msg: Any, meta: Meta) -> None:  # pragma: no cover - _no_entry
     raise AssertionError("the fast path ran without an entry")
 
 
-NOTHING_LOADED = _Loaded(_no_entry, _never_called, Meta(type="-", version=1), dict, None)
+NOTHING_LOADED = Loaded(_no_entry, _never_called, Meta(type="-", version=1), dict, None)
 _NO_CARRIER: Any = object()  # compares unequal to any carrier
 
 
@@ -258,13 +261,13 @@ class ShapedFastPath:
         self.stats = stats
         # carrier bytes -> its entry's loaded state (NOTHING_LOADED: hand such records back)
         # and its typed split (None: none)
-        self._entries: dict[bytes, tuple[_Loaded, TypedSplit | None]] = {}
+        self._entries: dict[bytes, tuple[Loaded, TypedSplit | None]] = {}
         self._typed: dict[type[Any], TypedSplit] = {}  # model -> the shape's typed split
 
     def clear(self) -> None:
         self._entries.clear()
 
-    def _load(self, carrier: Any) -> tuple[_Loaded, TypedSplit | None]:
+    def _load(self, carrier: Any) -> tuple[Loaded, TypedSplit | None]:
         key = bytes(carrier)
         known = self._entries.get(key)
         if known is not None:
@@ -278,7 +281,7 @@ class ShapedFastPath:
         if entry is None:
             state = NOTHING_LOADED
         else:
-            state = _Loaded(
+            state = Loaded(
                 entry.decode, entry.handler, entry.template, _copier(user), entry.outcome
             )
             if entry.struct is not None:

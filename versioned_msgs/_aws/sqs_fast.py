@@ -50,8 +50,8 @@ from __future__ import annotations
 import itertools
 import math
 import operator
-from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from collections.abc import Mapping
+from typing import Any
 
 import msgspec
 
@@ -65,47 +65,27 @@ from .._core.attributes import (
     plain_attributes,
 )
 from .._core.errors import VersionedMsgsError
-from .._core.meta import Meta
 from .._core.stamp import Stamp
 from . import clock
 from .events import EVERY_ORDER_KEY as _EVERY
 from .events import SQS, is_fifo_record
 from .fastpath import (
     ENTRIES_MAX,
+    NOTHING_LOADED,
     Entry,
     FastPathStats,
     HandBack,
+    Loaded,
     PlanFor,
     Processed,
+    Reference,
     make_entry,
 )
 from .report import Outcome, RecordResult
 
 __all__ = ["SqsFastPath"]
 
-Reference = Callable[[Any, set[str], bool, float], list[RecordResult]]
-
-
-class _Loaded(NamedTuple):
-    """The per-record loop's state for the attributes it last recognised."""
-
-    decode: Callable[[Any], Any]
-    handler: Callable[[Any, Meta], Any]
-    template: Meta
-    user_attributes: Callable[[], dict[str, Any]]  # a fresh copy for each record
-    outcome: Outcome | None  # None: no entry (every record is handed back)
-
-
-def _no_entry(body: Any) -> Any:
-    raise HandBack("no fast plan")
-
-
-def _never_called(msg: Any, meta: Meta) -> None:  # pragma: no cover - _no_entry raises first
-    raise AssertionError("the fast path ran without an entry")
-
-
-_NO_META = Meta(type="-", version=1)
-_NOTHING_LOADED = _Loaded(_no_entry, _never_called, _NO_META, dict, None)
+_NOTHING_LOADED = NOTHING_LOADED
 _NO_SNAPSHOT: Any = object()  # compares unequal to any attributes
 
 _OPTIONAL_ATTRS = (ATTR_PRODUCER, ATTR_READABLE_BY, ATTR_CONTENT_TYPE)
@@ -227,7 +207,7 @@ class SqsFastPath:
         self._entries[key] = entry
         return entry
 
-    def _load(self, attrs: Any) -> _Loaded:
+    def _load(self, attrs: Any) -> Loaded:
         try:
             entry, user = self._entry(attrs)
         except (KeyError, TypeError, AttributeError):
@@ -235,7 +215,7 @@ class SqsFastPath:
         if entry is None:
             return _NOTHING_LOADED
         copy_user = user.copy if user else dict
-        return _Loaded(entry.decode, entry.handler, entry.template, copy_user, entry.outcome)
+        return Loaded(entry.decode, entry.handler, entry.template, copy_user, entry.outcome)
 
     # ---- hand-backs ---------------------------------------------------------------------
 
@@ -304,7 +284,7 @@ class SqsFastPath:
         # theirs without loading again. The digest only picks the snapshot to compare with:
         # a record is taken for it after the full comparison alone, so a made-up or stale
         # digest costs a comparison, never a borrowed stamp.
-        by_digest: dict[str | None, tuple[Any, _Loaded]] = {}
+        by_digest: dict[str | None, tuple[Any, Loaded]] = {}
         for rec in raw:
             try:
                 if timed and now() >= deadline:
