@@ -576,3 +576,192 @@ def test_typed_splits_decode_the_data_in_one_pass_once_a_stamp_repeats(
         assert_same_results(report.records, expected.records)
         # records 2, 3 and 4 (the v1 record, a miss), then 7 once two v2 records repeat
         assert calls[name] == 4, calls
+
+
+# ---- S3 notifications in SQS -----------------------------------------------------------------
+
+#: What the object a notification names holds, or how reading it fails.
+OBJECTS = (
+    "stamped",
+    "unstamped",  # no stamp metadata: on_unversioned
+    "embedded",  # the embedded envelope, no metadata
+    "stamped-embedded",  # metadata and an envelope body
+    "malformed-stamp",  # vmsg-version "02"
+    "text-content",  # ContentType text/plain
+    "not-json",
+    "misfit",
+    "gone",  # 404
+    "superseded",  # 412
+    "unreachable",  # a network error
+)
+#: How the notification differs from what S3 writes.
+NOTES = (
+    "as-sent",
+    "removed",  # ObjectRemoved: skipped, nothing read
+    "two-objects",
+    "encoded-key",  # a space and a percent sign in the key
+    "no-etag",  # with a size, read after a HeadObject
+    "version-null",
+    "size-bool",
+    "arn-bucket",  # an access point ARN: not read without allowed_buckets
+    "empty-message-id",
+    "sns-keys",  # Type/Message/TopicArn: read as an SNS envelope
+    "other-source",  # eventSource not aws:s3
+)
+
+
+@dataclass(frozen=True)
+class ObjectKind:
+    payload: str = "v2"
+    obj: str = "stamped"
+    note: str = "as-sent"
+
+
+class MemoryS3:
+    """An S3 client serving objects from memory and counting every request."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, tuple[str, bytes, dict[str, str], str]] = {}
+        self.requests: Counter[str] = Counter()
+
+    def _object(self, op: str, Key: str, **kwargs: Any) -> tuple[bytes, dict[str, str], str]:
+        from botocore.exceptions import ClientError
+
+        self.requests[Key] += 1
+        how, body, metadata, content_type = self.objects[Key]
+        if how == "unreachable":
+            raise ConnectionError("no route to S3 in this test")
+        if how in ("gone", "superseded"):
+            status, code = (404, "NoSuchKey") if how == "gone" else (412, "PreconditionFailed")
+            raise ClientError(
+                {"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, op
+            )
+        return body, metadata, content_type
+
+    def head_object(self, **kwargs: Any) -> dict[str, Any]:
+        body, _, _ = self._object("HeadObject", **kwargs)
+        return {"ContentLength": len(body)}
+
+    def get_object(self, **kwargs: Any) -> dict[str, Any]:
+        import io
+
+        body, metadata, content_type = self._object("GetObject", **kwargs)
+        return {
+            "Body": io.BytesIO(body),
+            "ContentLength": len(body),
+            "Metadata": dict(metadata),
+            "ContentType": content_type,
+            "ETag": '"etag"',
+        }
+
+
+def s3_notification_record(kind: ObjectKind, i: int, s3: MemoryS3) -> dict[str, Any]:
+    """Record ``i`` of an SQS batch fed by S3 event notifications; its object put in ``s3``."""
+    from versioned_msgs.testing import s3_event
+
+    enc = encoded(kind.payload, i)
+    key = f"orders/{i} 100%.json" if kind.note == "encoded-key" else f"orders/{i}.json"
+    body = enc.body
+    metadata = enc.stamp.to_s3_metadata()
+    content_type = "application/json"
+    how = kind.obj
+    if how in ("unstamped", "embedded"):
+        metadata = {}
+    if how in ("embedded", "stamped-embedded"):
+        body = enc.embedded()
+    elif how == "malformed-stamp":
+        metadata["vmsg-version"] = "02"
+    elif how == "text-content":
+        content_type = "text/plain"
+    elif how == "not-json":
+        body = b"not json"
+    elif how == "misfit":
+        body = b'{"id":5,"qty":"x","number":"x"}'
+    s3.objects[key] = (how, body, metadata, content_type)
+    bucket = (
+        "arn:aws:s3:us-east-1:123456789012:accesspoint/ap"
+        if kind.note == "arn-bucket"
+        else "bucket"
+    )
+    note = s3_event(
+        bucket,
+        key,
+        None if kind.note == "no-etag" else "etag",
+        "null" if kind.note == "version-null" else None,
+        event_name="ObjectRemoved:Delete" if kind.note == "removed" else "ObjectCreated:Put",
+        size=len(body),
+    )
+    s3rec = note["Records"][0]
+    if kind.note == "size-bool":
+        s3rec["s3"]["object"]["size"] = True
+    elif kind.note == "two-objects":
+        note["Records"].append(copy.deepcopy(s3rec))
+    elif kind.note == "sns-keys":
+        note.update({"Type": "Notification", "Message": "{}", "TopicArn": "arn"})
+    elif kind.note == "other-source":
+        s3rec["eventSource"] = "aws:other"
+    rec = sqs_event(enc)["Records"][0]
+    rec["messageAttributes"] = {}
+    rec["body"] = json.dumps(note)
+    rec["messageId"] = "" if kind.note == "empty-message-id" else message_id(i)
+    return rec
+
+
+good_object = st.builds(ObjectKind, payload=st.sampled_from(("v1", "v2")))
+any_object = st.builds(
+    ObjectKind,
+    payload=st.sampled_from(PAYLOADS),
+    obj=st.sampled_from(OBJECTS),
+    note=st.sampled_from(NOTES),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    config=configs,
+    kinds=st.lists(st.one_of(good_object, any_object), min_size=1, max_size=8),
+    fail=st.frozensets(st.integers(0, 7), max_size=2),
+)
+def test_each_s3_notification_in_sqs_gets_what_it_gets_alone_and_is_read_once(
+    config: Config, kinds: list[ObjectKind], fail: frozenset[int]
+) -> None:
+    """S3 notifications in SQS bodies (objects stamped or not, enveloped, malformed, not
+    JSON, gone, superseded, unreachable; notifications removed, of two objects, with encoded
+    keys, without an ETag, of an access point, with another source's keys), under any
+    policies: each record gets the reference path's result, and the fast path sends exactly
+    the S3 requests the reference path sends (an object read once, never again after a
+    hand-back)."""
+    reference = build(config, fail)
+    ref_s3 = MemoryS3()
+    reference.consumer.reader._s3 = ref_s3
+    records = [s3_notification_record(k, i, ref_s3) for i, k in enumerate(kinds)]
+    alone = [
+        reference.consumer._process({"Records": [copy.deepcopy(r)]}, fast=False).records[0:]
+        for r in records
+    ]
+    fast = build(config, fail)
+    fast_s3 = MemoryS3()
+    fast_s3.objects = ref_s3.objects
+    fast.consumer.reader._s3 = fast_s3
+    report = fast.consumer.process({"Records": copy.deepcopy(records)}, None)
+    assert_same_results(report.records, [r for results in alone for r in results])
+    assert fast.log.calls == reference.log.calls
+    assert fast.parked.sent == reference.parked.sent
+    assert fast_s3.requests == ref_s3.requests
+    assert "unexpected" not in fast.stats.handed_back, fast.stats
+
+
+def test_the_fast_path_finishes_s3_notifications_reading_each_object_once() -> None:
+    """Notifications of stamped objects at two versions: the fast path finishes every
+    record with one GetObject each (the event's size trusted, no HeadObject)."""
+    s3 = MemoryS3()
+    kinds = [ObjectKind("v1" if i % 3 == 0 else "v2") for i in range(6)]
+    event = {"Records": [s3_notification_record(k, i, s3) for i, k in enumerate(kinds)]}
+    consumer = build().consumer
+    consumer.reader._s3 = s3
+    report, fast, handed_back = run(consumer, copy.deepcopy(event))
+    assert (fast, handed_back) == (6, Counter())
+    assert set(s3.requests.values()) == {1}
+    assert outcomes(report) == ["upgraded" if k.payload == "v1" else "handled" for k in kinds]
+    assert {r.meta.bucket for r in report.records if r.meta} == {"bucket"}
+    assert [r.meta.key for r in report.records if r.meta] == [f"orders/{i}.json" for i in range(6)]

@@ -58,7 +58,7 @@ from .events import (
     is_fifo_record,
     park_payload,
 )
-from .fast_shapes import EventBridgeInSqs, SnsInSqs, pick_sqs_shape
+from .fast_shapes import EventBridgeInSqs, S3InSqs, SnsInSqs, pick_sqs_shape
 from .fast_shapes import Kinesis as KinesisShape
 from .fastpath import FastPathStats, ShapedFastPath
 from .metrics import MetricsSink
@@ -71,7 +71,7 @@ from .report import (
     Report,
     lambda_response,
 )
-from .s3reader import DEFAULT_MAX_BYTES, S3Reader
+from .s3reader import DEFAULT_MAX_BYTES, S3Object, S3Reader
 from .sqs_fast import SqsFastPath
 
 __all__ = [
@@ -290,6 +290,7 @@ class Consumer:
             for name, shape, reference in (
                 ("sns", SnsInSqs(), self._reference_sqs_record),
                 ("eventbridge", EventBridgeInSqs(), self._reference_sqs_record),
+                ("s3", S3InSqs(self._read_object, self._finish_object), self._reference_sqs_record),
                 ("kinesis", KinesisShape(), self._reference_kinesis_record),
             )
         }
@@ -694,19 +695,61 @@ class Consumer:
         if kind == SKIP:
             return RecordResult("skipped", mid, None, None)
         stamp: Stamp | None = None
-        body: bytes | str | None = r.body
         try:
             if r.attributes:
                 stamp = Stamp.from_message_attributes(r.attributes)
-            if kind in (OBJECT, POINTER):
-                bucket, key = r.bucket or "", r.key or ""
-                self._check_bucket(kind, bucket, mid)
-                if kind == OBJECT:
-                    obj = self.reader.fetch(
-                        bucket, key, etag=r.etag, version_id=r.version_id, size=r.size
-                    )
-                else:
-                    obj = self.reader.fetch(bucket, key)
+        except VersionedMsgsError as exc:  # a malformed stamp: retrying cannot help
+            return RecordResult("rejected", mid, None, exc)
+        except Exception as exc:
+            return RecordResult("failed", mid, None, exc)
+        obj: S3Object | None = None
+        if kind in (OBJECT, POINTER):
+            read = self._read_object(r)
+            if isinstance(read, RecordResult):
+                return read
+            obj = read
+        return self._process_body(r, stamp, obj)
+
+    def _read_object(self, r: Record) -> S3Object | RecordResult:
+        """The S3 object an OBJECT or POINTER record names, or the result that ends the
+        record when it cannot be read (bucket not allowed, gone, too large, S3 failing)."""
+        kind = r.kind
+        mid = r.message_id
+        bucket, key = r.bucket or "", r.key or ""
+        try:
+            self._check_bucket(kind, bucket, mid)
+            if kind == OBJECT:
+                return self.reader.fetch(
+                    bucket, key, etag=r.etag, version_id=r.version_id, size=r.size
+                )
+            return self.reader.fetch(bucket, key)
+        except StaleObjectError as exc:
+            # A notification's object overwritten or deleted since: its successor has its own
+            # event. A large payload's object gone is the message lost: never skip that.
+            return RecordResult("skipped" if kind == OBJECT else "rejected", mid, None, exc)
+        except VersionedMsgsError as exc:
+            # malformed stamps, oversized objects: retrying cannot help
+            return RecordResult("rejected", mid, None, exc)
+        except Exception as exc:  # S3 unreachable, access denied...: worth retrying
+            return RecordResult("failed", mid, None, exc)
+
+    def _finish_object(self, r: Record, obj: S3Object) -> RecordResult:
+        """:meth:`_process_body` for an S3 notification's object a fast path already read
+        (never read twice), guarded as :meth:`_process_in_order` guards a record."""
+        try:
+            return self._process_body(r, None, obj)
+        except Exception as exc:  # a bug of ours must not lose the record
+            _log_exception("versioned_msgs: unexpected error processing %s", r.message_id)
+            return RecordResult("failed", r.message_id, None, exc)
+
+    def _process_body(self, r: Record, stamp: Stamp | None, obj: S3Object | None) -> RecordResult:
+        """The rest of :meth:`_process_one` once the record's stamp attributes are read and
+        its S3 object (``obj``, when it names one) fetched: the body's envelope opened, then
+        :meth:`_route_and_handle` or ``on_unversioned``."""
+        mid = r.message_id
+        body: bytes | str | None = r.body
+        try:
+            if obj is not None:
                 body = obj.body
                 if stamp is None:
                     stamp = obj.stamp
@@ -716,14 +759,9 @@ class Consumer:
                 raw_body = data
                 if stamp is None:
                     stamp = inner
-        except StaleObjectError as exc:
-            # A notification's object overwritten or deleted since: its successor has its own
-            # event. A large payload's object gone is the message lost: never skip that.
-            return RecordResult("skipped" if kind == OBJECT else "rejected", mid, None, exc)
-        except VersionedMsgsError as exc:
-            # malformed stamps, oversized objects: retrying cannot help
+        except VersionedMsgsError as exc:  # a malformed envelope: retrying cannot help
             return RecordResult("rejected", mid, None, exc)
-        except Exception as exc:  # S3 unreachable, access denied...: worth retrying
+        except Exception as exc:
             return RecordResult("failed", mid, None, exc)
         if stamp is None:
             policy = self.on_unversioned

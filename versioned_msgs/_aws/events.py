@@ -424,6 +424,8 @@ def _s3_eventbridge_record(
 
 def _unquote_plus(key: str) -> str:
     """An S3 event's URL-encoded key, decoded (``+`` is a space)."""
+    if "%" not in key and "+" not in key:
+        return key  # nothing encoded (what unquote_plus would return)
     from urllib.parse import unquote_plus  # here: urllib.parse costs ~2 ms at import
 
     return unquote_plus(key)

@@ -35,10 +35,12 @@ import msgspec
 from .._core.attributes import plain_attributes
 from .._core.envelope import RawEnvelope, looks_embedded, stamp_from_header
 from .._core.stamp import Stamp
-from .events import KINESIS, SQS
+from .events import KINESIS, OBJECT, S3, SQS, Record, _unquote_plus
 from .fastpath import HandBack, Split
+from .report import RecordResult
+from .s3reader import S3Object
 
-__all__ = ["EventBridgeInSqs", "Kinesis", "SnsInSqs", "pick_sqs_shape"]
+__all__ = ["EventBridgeInSqs", "Kinesis", "S3InSqs", "SnsInSqs", "pick_sqs_shape"]
 
 _GROUP = "MessageGroupId"
 _ABSENT = msgspec.Raw()  # the default of a key the body lacks (an empty Raw is falsy)
@@ -66,6 +68,17 @@ def _compact_object(body: str) -> bool:
     return '{"' <= body < '{"vmsg"' or '{"vmsg#' <= body < "{#"
 
 
+class _TextCarrier:
+    """A shape whose carrier is JSON text from the record and whose split reads nothing
+    outside the record: a record handed back goes to the reference path whole."""
+
+    key = staticmethod(bytes)
+
+    @staticmethod
+    def resume(rec: Any) -> None:
+        return None
+
+
 # ---- SNS -> SQS, raw delivery off ---------------------------------------------------------
 
 
@@ -77,7 +90,7 @@ class _SnsEnvelope(msgspec.Struct):
     vmsg: msgspec.Raw = _ABSENT  # present: perhaps an embedded envelope, not this shape
 
 
-class SnsInSqs:
+class SnsInSqs(_TextCarrier):
     """An SNS envelope in an SQS body (see the module docstring)."""
 
     source = SQS
@@ -94,12 +107,13 @@ class SnsInSqs:
         message = env.Message
         if env.Type != "Notification" or env.vmsg or not _compact_object(message):
             raise HandBack("body")
-        return env.MessageAttributes, message, mid, gid, order
+        return env.MessageAttributes, message, mid, gid, order, None, None
 
     def typed_split(self, model: type[msgspec.Struct]) -> None:
         return None  # (the payload is a JSON string inside the envelope: two decodes)
 
-    def stamp(self, carrier: bytes) -> tuple[Stamp | None, dict[str, Any]]:
+    def stamp(self, key: bytes) -> tuple[Stamp | None, dict[str, Any]]:
+        carrier = key
         if not carrier:
             return None, {}
         attrs = msgspec.json.decode(carrier)
@@ -141,7 +155,7 @@ def _header_stamp(carrier: bytes) -> tuple[Stamp | None, dict[str, Any]]:
     return stamp_from_header(msgspec.json.decode(carrier)), {}
 
 
-class EventBridgeInSqs:
+class EventBridgeInSqs(_TextCarrier):
     """An EventBridge event in an SQS body (see the module docstring)."""
 
     source = SQS
@@ -180,7 +194,8 @@ class EventBridgeInSqs:
             ):
                 raise HandBack("body")
             detail = event.detail
-            return detail.vmsg, detail.data if model else _data(detail), mid, gid, order
+            data = detail.data if model else _data(detail)
+            return detail.vmsg, data, mid, gid, order, None, None
 
         return split
 
@@ -188,7 +203,7 @@ class EventBridgeInSqs:
 # ---- Kinesis ---------------------------------------------------------------------------------
 
 
-class Kinesis:
+class Kinesis(_TextCarrier):
     """A Kinesis record holding an embedded envelope (see the module docstring)."""
 
     source = KINESIS
@@ -226,18 +241,148 @@ class Kinesis:
             shard = event_id.split(":", 1)[0] if type(event_id) is str else ""
             key = k.get("partitionKey")
             body = env.data if model else _data(env)
-            return env.vmsg, body, seq, key if type(key) is str else None, shard
+            return env.vmsg, body, seq, key if type(key) is str else None, shard, None, None
 
         return split
+
+
+# ---- S3 notifications in SQS ------------------------------------------------------------------
+
+
+class _S3Bucket(msgspec.Struct):
+    name: Any
+
+
+class _S3ObjectRef(msgspec.Struct):
+    key: Any
+    eTag: Any = None
+    versionId: Any = None
+    size: Any = None
+
+
+class _S3Entity(msgspec.Struct):
+    bucket: _S3Bucket
+    object: _S3ObjectRef
+
+
+class _S3Record(msgspec.Struct):
+    s3: _S3Entity
+    eventSource: Any = None
+    eventName: Any = None
+
+
+class _S3Notification(msgspec.Struct):
+    Records: list[_S3Record]
+    vmsg: msgspec.Raw = _ABSENT  # a first key "vmsg": an embedded envelope instead
+    Type: msgspec.Raw | None = None  # perhaps an SNS envelope instead
+
+
+class S3InSqs:
+    """An S3 notification of one created object in an SQS body (S3 -> SQS).
+
+    The split reads the object, through the consumer's own ``read_object`` (bucket check,
+    exact-object GetObject, size cap, stamp from metadata), so a record handed back after
+    that read is never read again: :meth:`resume` finishes it with the consumer's
+    ``process_body``, the reference path from that point on. The carrier is the stamp read
+    from the object's metadata (a record whose object has none, or whose body is not a
+    compact JSON object, is finished by ``process_body``). Only standard queues: a FIFO
+    queue's group order is checked before any read, by the reference path.
+    """
+
+    source = S3
+
+    def __init__(
+        self,
+        read_object: Callable[[Record], S3Object | RecordResult],
+        process_body: Callable[[Record, S3Object], RecordResult],
+    ) -> None:
+        self._decode = msgspec.json.Decoder(_S3Notification).decode
+        self._read_object = read_object
+        self._process_body = process_body
+        # the last record read from S3, and what finishes it if it is handed back
+        self._read: tuple[Any, Callable[[], list[RecordResult]]] | None = None
+
+    @staticmethod
+    def key(carrier: Stamp) -> Stamp:
+        return carrier
+
+    @staticmethod
+    def stamp(key: Stamp) -> tuple[Stamp | None, dict[str, Any]]:
+        return key, {}
+
+    @staticmethod
+    def typed_split(model: type[msgspec.Struct]) -> None:
+        return None
+
+    def resume(self, rec: Any) -> list[RecordResult] | None:
+        read = self._read
+        if read is None or read[0] is not rec:
+            return None
+        self._read = None
+        return read[1]()
+
+    def split(self, rec: Any, fifo: bool) -> Split:
+        self._read = None
+        if fifo:
+            raise HandBack("no fast plan")
+        mid, body, gid, _ = _sqs_parts(rec, False)
+        try:
+            note = self._decode(body)
+        except (msgspec.DecodeError, RecursionError):
+            raise HandBack("body") from None
+        if note.vmsg or note.Type is not None or len(note.Records) != 1:
+            raise HandBack("body")
+        s3rec = note.Records[0]
+        name = s3rec.eventName
+        if s3rec.eventSource != "aws:s3" or type(name) is not str:
+            raise HandBack("body")
+        if not name.startswith("ObjectCreated:"):
+            raise HandBack("no fast plan")  # nothing to read: skipped
+        ref = s3rec.s3.object
+        bucket = s3rec.s3.bucket.name
+        raw_key = ref.key
+        if type(bucket) is not str or type(raw_key) is not str:
+            raise HandBack("record shape")
+        key = _unquote_plus(raw_key)
+        version_id = ref.versionId
+        size = ref.size
+        etag = ref.eTag
+        record = Record(
+            kind=OBJECT,
+            trigger=SQS,
+            source=S3,
+            message_id=mid or f"s3://{bucket}/{key}",
+            group_id=gid,
+            bucket=bucket,
+            key=key,
+            etag=etag if type(etag) is str else None,
+            version_id=None if version_id == "null" or type(version_id) is not str else version_id,
+            size=size if type(size) is int and size >= 0 else None,
+            raw=rec,
+        )
+        read = self._read_object(record)
+        if isinstance(read, RecordResult):
+            self._read = (rec, lambda: [read])
+            raise HandBack("object")
+        process_body = self._process_body
+        self._read = (rec, lambda: [process_body(record, read)])
+        stamp = read.stamp
+        data = read.body
+        if stamp is None:
+            raise HandBack("no fast plan")
+        if not (b'{"' <= data < b'{"vmsg"' or b'{"vmsg#' <= data < b"{#"):
+            raise HandBack("body")
+        return stamp, data, record.message_id or "", gid, None, bucket, key
 
 
 # ---- which shape an SQS event has ------------------------------------------------------------
 
 
 def pick_sqs_shape(first: Any) -> str | None:
-    """The shape of an SQS event told by its first record: ``"sns"``, ``"eventbridge"``, or
-    None (the SQS fast path's own shape, or one no fast path reads). A guess that is wrong
-    for some record costs a hand-back, never a wrong result: every record is checked."""
+    """The shape of an SQS event told by its first record: ``"sns"``, ``"eventbridge"``,
+    ``"s3"``, or None (the SQS fast path's own shape, or one no fast path reads). A guess
+    that is wrong for some record costs a hand-back, never a wrong result: every record is
+    checked."""
     try:
         if first.get("messageAttributes"):
             return None
@@ -248,6 +393,8 @@ def pick_sqs_shape(first: Any) -> str | None:
             return "sns"
         if '"detail-type"' in body:
             return "eventbridge"
+        if '"aws:s3"' in body:
+            return "s3"
     except Exception:  # (a record of another shape: the SQS path sorts it out)
         return None
     return None

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 
 import msgspec
@@ -175,9 +175,10 @@ def make_entry(stamp: Stamp | None, plan_for: PlanFor, source: str) -> Entry | N
 # ---- one loop for every shaped source ------------------------------------------------------
 
 #: What a shape takes from one raw record: the stamp's carrier (compared in full with the
-#: last one seen: bytes-like, never trusted by digest), the body to decode, the message id,
-#: Meta's group id, and the order key (FIFO group or Kinesis shard; None: unordered).
-Split = tuple[Any, Any, str, "str | None", "str | None"]
+#: last one seen, never trusted by digest), the body to decode, the message id, Meta's group
+#: id, the order key (FIFO group or Kinesis shard; None: unordered), and Meta's bucket and
+#: key (an S3 object's; None for the others).
+Split = tuple[Any, Any, str, "str | None", "str | None", "str | None", "str | None"]
 #: ``split(record, fifo)``
 TypedSplit = Callable[[Any, bool], Split]
 
@@ -195,9 +196,19 @@ class Shape(Protocol):
         for a record the reference path must take."""
         ...
 
-    def stamp(self, carrier: bytes) -> tuple[Stamp | None, dict[str, Any]]:
+    def key(self, carrier: Any) -> Hashable:
+        """The carrier as a key of the entries table (its bytes, say)."""
+        ...
+
+    def stamp(self, key: Any) -> tuple[Stamp | None, dict[str, Any]]:
         """The stamp (None: none, or malformed) and the user's plain attributes read from a
-        carrier ``split`` returned, as bytes."""
+        carrier's ``key``."""
+        ...
+
+    def resume(self, rec: Any) -> list[RecordResult] | None:
+        """The reference path's results for ``rec`` when the shape already did part of its
+        work (an S3 object read: never read twice); None: give ``rec`` to the reference
+        path whole."""
         ...
 
     def typed_split(self, model: type[Any]) -> TypedSplit | None:
@@ -261,14 +272,14 @@ class ShapedFastPath:
         self.stats = stats
         # carrier bytes -> its entry's loaded state (NOTHING_LOADED: hand such records back)
         # and its typed split (None: none)
-        self._entries: dict[bytes, tuple[Loaded, TypedSplit | None]] = {}
+        self._entries: dict[Hashable, tuple[Loaded, TypedSplit | None]] = {}
         self._typed: dict[type[Any], TypedSplit] = {}  # model -> the shape's typed split
 
     def clear(self) -> None:
         self._entries.clear()
 
     def _load(self, carrier: Any) -> tuple[Loaded, TypedSplit | None]:
-        key = bytes(carrier)
+        key = self.shape.key(carrier)
         known = self._entries.get(key)
         if known is not None:
             return known
@@ -299,6 +310,7 @@ class ShapedFastPath:
         """Every record's result (see the module docstring); ``fifo``: the event comes from
         a FIFO queue (read from its first record, as the reference path does)."""
         split = self.shape.split
+        resume = self.shape.resume
         now = clock.monotonic
         timed = deadline != math.inf  # (no context: skip the clock)
         items: list[Any] = []
@@ -319,7 +331,7 @@ class ShapedFastPath:
                     raise HandBack("deadline")
                 if trying is not None:
                     try:
-                        carrier, msg, mid, gid, order = trying(rec, fifo)
+                        carrier, msg, mid, gid, order, bucket, key = trying(rec, fifo)
                     except Exception:
                         carrier = _NO_CARRIER
                     if carrier == seen:  # in full: the data was decoded with its own model
@@ -333,7 +345,7 @@ class ShapedFastPath:
                     else:
                         trying = None
                 if trying is None:
-                    carrier, body, mid, gid, order = split(rec, fifo)
+                    carrier, body, mid, gid, order, bucket, key = split(rec, fifo)
                     if carrier != seen:  # in full
                         state, typed = self._load(carrier)
                         decode, handler, template, copy_user, out = state
@@ -349,12 +361,20 @@ class ShapedFastPath:
             except Exception as exc:
                 handed += 1
                 self.stats.handed_back[_reason(exc)] += 1
-                done = self._reference(rec, stopped, fifo, deadline)
+                done = resume(rec)
+                if done is None:
+                    done = self._reference(rec, stopped, fifo, deadline)
                 items += done
                 results += done
                 continue
             meta = replace(
-                template, message_id=mid, attributes=copy_user(), group_id=gid, record=rec
+                template,
+                message_id=mid,
+                attributes=copy_user(),
+                group_id=gid,
+                bucket=bucket,
+                key=key,
+                record=rec,
             )
             try:
                 handler(msg, meta)

@@ -84,28 +84,31 @@ class S3Reader:
         first. Raises :class:`StaleObjectError` when the object was overwritten (412) or
         deleted (404).
         """
-        from botocore.exceptions import ClientError
-
         kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
         if etag:
             kwargs["IfMatch"] = _quote_etag(etag)
         if version_id:
             kwargs["VersionId"] = version_id
-        where = f"s3://{bucket}/{key}"
         pinned = bool(etag or version_id) and type(size) is int and size >= 0
         try:
             if not pinned:
                 size = self.s3.head_object(**kwargs).get("ContentLength")
             if isinstance(size, int) and size > self.max_bytes:
                 raise LimitExceededError(
-                    f"{where}: object of {size} bytes is larger than max_bytes "
+                    f"s3://{bucket}/{key}: object of {size} bytes is larger than max_bytes "
                     f"({self.max_bytes}); not downloaded",
                     limit="max_bytes",
                     allowed=self.max_bytes,
                     actual=size,
                 )
             resp = self.s3.get_object(**kwargs)
-        except ClientError as exc:
+        except Exception as exc:
+            # (botocore imported here, on the error path: a read that succeeds needs none)
+            from botocore.exceptions import ClientError
+
+            if not isinstance(exc, ClientError):
+                raise
+            where = f"s3://{bucket}/{key}"
             code = error_code(exc)
             status = error_status(exc)
             if code in PRECONDITION_FAILED or status == 412:
@@ -132,8 +135,8 @@ class S3Reader:
         if isinstance(size, int) and size > self.max_bytes:
             stream.close()
             raise LimitExceededError(
-                f"{where}: object of {size} bytes is larger than max_bytes ({self.max_bytes}); "
-                "not read",
+                f"s3://{bucket}/{key}: object of {size} bytes is larger than max_bytes "
+                f"({self.max_bytes}); not read",
                 limit="max_bytes",
                 allowed=self.max_bytes,
                 actual=size,
@@ -142,7 +145,8 @@ class S3Reader:
         stream.close()
         if len(body) > self.max_bytes:
             raise LimitExceededError(
-                f"{where}: object is larger than max_bytes ({self.max_bytes}); not read",
+                f"s3://{bucket}/{key}: object is larger than max_bytes ({self.max_bytes}); "
+                "not read",
                 limit="max_bytes",
                 allowed=self.max_bytes,
                 actual=len(body),

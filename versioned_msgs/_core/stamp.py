@@ -316,7 +316,17 @@ class Stamp(msgspec.Struct, frozen=True, gc=False, kw_only=True):
         # S3 answers binary/octet-stream for objects written without a ContentType.
         if ctype is None or ctype in ("", "binary/octet-stream"):
             ctype = JSON
-        return _from_text(where, t, v, rb, producer, ctype, "ContentType")
+        # Each distinct set of texts is parsed once (the stamp depends on nothing else).
+        key = (t, v, rb, producer, ctype)
+        if not all(type(x) is str or x is None for x in key):
+            return _from_text(where, t, v, rb, producer, ctype, "ContentType")
+        stamp = _ATTR_CACHE.get(key)
+        if stamp is None:
+            stamp = _from_text(where, t, v, rb, producer, ctype, "ContentType")
+            if len(_ATTR_CACHE) >= _CACHE_MAX:
+                _ATTR_CACHE.clear()
+            _ATTR_CACHE[key] = stamp
+        return stamp
 
 
 def _from_text(
