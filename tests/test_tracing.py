@@ -483,3 +483,63 @@ def test_without_opentelemetry_imported_nothing_is_wrapped(
 
     assert traced_handler(fn, lambda: 1) is fn
     assert active_trace() is None
+
+
+# ---- the guide's example ----------------------------------------------------------------
+
+
+def test_the_guide_example_links_the_handler_span_to_checkout(
+    aws: Emulator, spans: InMemorySpanExporter
+) -> None:
+    """examples/tracing.py: checkout() sends inside a span, lambda_handler's span links it."""
+    from pathlib import Path
+
+    examples = str(Path(__file__).resolve().parent.parent / "examples")
+    if examples not in sys.path:
+        sys.path.insert(0, examples)
+    import importlib
+
+    ex = importlib.import_module("tracing")
+    sqs = aws.client("sqs")
+    url, arn = make_queue(sqs, "checkout")
+    ex.publisher = vm.Publisher(ex.registry, sqs=sqs)
+    from orders import Money
+
+    with ex.tracer.start_as_current_span("request") as request:
+        ex.checkout(url, ex.OrderCreated(order_id="o-1", total=Money(1250, "EUR")))
+    (checkout,) = [s for s in spans.get_finished_spans() if s.name == "checkout"]
+    assert checkout.parent is not None
+    assert checkout.parent.span_id == request.get_span_context().span_id
+    spans.clear()
+    event = lambda_sqs_event(receive_all(sqs, url, 1), arn)
+    assert ex.lambda_handler(event, None) == {"batchItemFailures": []}
+    (span,) = consumer_spans(spans)
+    assert span.name == "process checkout"
+    assert [link.context.span_id for link in span.links] == [checkout.context.span_id]
+
+
+def test_per_message_trace_contexts_keep_the_fast_path(spans: InMemorySpanExporter) -> None:
+    """Messages sent from different traces differ in their traceparent attribute only: the
+    SQS fast path still finishes every record, and each span links to its own producer."""
+    contexts = [vm.TraceContext(f"{i + 1:032x}", f"{i + 1:016x}", 1) for i in range(6)]
+    event = sqs_event(*(v2(f"t{i}") for i in range(6)), attributes={"tenant": "acme"})
+    for rec, tc in zip(event["Records"], contexts, strict=True):
+        rec["messageAttributes"]["traceparent"] = {
+            "dataType": "String",
+            "stringValue": tc.traceparent,
+            "stringListValues": [],
+            "binaryListValues": [],
+        }
+    reference_event = copy.deepcopy(event)
+    consumer, seen = make_consumer()
+    report = consumer.process(event, None)
+    assert consumer._fast_stats.fast == 6
+    assert [meta.trace_context for _, meta in seen.calls] == contexts
+    assert [span.links[0].context.trace_id for span in consumer_spans(spans)] == [
+        int(tc.trace_id, 16) for tc in contexts
+    ]
+    reference, _ = make_consumer()
+    expected = reference._process(reference_event, fast=False)
+    assert [(r.outcome, r.message_id, r.meta) for r in expected.records] == [
+        (r.outcome, r.message_id, r.meta) for r in report.records
+    ]
