@@ -15,7 +15,7 @@ from consumer_models import PRODUCER, OrderV1, OrderV2, OrderV3, Seen, consumer_
 from test_consumer_aws import make_queue, receive_all
 
 import versioned_msgs as vm
-from versioned_msgs._aws.otel import active_trace, traced_handler
+from versioned_msgs._aws.otel import Invocation, active_trace, traced_handler
 from versioned_msgs._core.envelope import unembed
 from versioned_msgs.testing import (
     Emulator,
@@ -481,7 +481,7 @@ def test_without_opentelemetry_imported_nothing_is_wrapped(
     def fn(msg: Any, meta: vm.Meta) -> None:
         return None
 
-    assert traced_handler(fn, lambda: 1) is fn
+    assert traced_handler(fn, lambda: Invocation(1)) is fn
     assert active_trace() is None
 
 

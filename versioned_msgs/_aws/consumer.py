@@ -57,7 +57,7 @@ from .events import (
     park_payload,
 )
 from .metrics import MetricsSink
-from .otel import traced_handler
+from .otel import Invocation, traced_handler
 from .report import (
     ASYNC_SOURCES,
     FAILED_OUTCOMES,
@@ -277,8 +277,8 @@ class Consumer:
         self._ignored: dict[str, frozenset[int] | None] = {}
         # (type, version, readable_by) -> what to do with such records
         self._plans: dict[tuple[str, int, int | None], Plan] = {}
-        # the number of raw records of the invocation being processed (consumer spans)
-        self._batch_size: int | None = None
+        # the invocation being processed (its size and tracer, for consumer spans)
+        self._invocation = Invocation(None)
         # what every fast path finished itself and handed back (the "fast path ran" tests)
         self._fast_stats = FastPathStats()
         self._sqs_fast = SqsFastPath(self._plan, self._reference_sqs_record, self._fast_stats)
@@ -369,13 +369,13 @@ class Consumer:
             plan = self._plans[key] = self._make_plan(type, version, readable_by)
         return plan
 
-    def _invocation_size(self) -> int | None:
-        return self._batch_size
+    def _current_invocation(self) -> Invocation:
+        return self._invocation
 
     def _traced(self, fn: Handler) -> Handler:
         """``fn`` in a CONSUMER span when OpenTelemetry is in use (see ``otel.py``): done
         here, once per plan, so every path that calls a plan's handler traces it."""
-        return traced_handler(fn, self._invocation_size)
+        return traced_handler(fn, self._current_invocation)
 
     def _make_plan(self, type: str, version: int, readable_by: int | None) -> Plan:
         ignored = self._ignored.get(type, frozenset())
@@ -478,7 +478,7 @@ class Consumer:
         differential tests compare the two)."""
         trigger, raw = event_records(event)
         deadline = self._deadline(context)
-        self._batch_size = len(raw)
+        self._invocation = Invocation(len(raw))
         runs: list[tuple[int, Outcome]] = []
         if trigger == SQS and fast:
             items, runs, results = self._sqs_fast.process(raw, deadline)
@@ -545,7 +545,7 @@ class Consumer:
         ):
             event = raw  # an EventBridge event is its own (only) record
         trigger, recs = event_records(event)
-        self._batch_size = None  # one record of a batch this consumer does not see whole
+        self._invocation = Invocation(None)  # one record of a batch not seen whole
         stopped: set[str] = set()
         return trigger, [
             self._process_in_order(r, stopped)

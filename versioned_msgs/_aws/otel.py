@@ -16,7 +16,7 @@ from typing import Any
 from .._core.meta import Meta
 from .._core.trace import TraceContext, parse_tracestate
 
-__all__ = ["active_trace", "messaging_facts", "traced_handler"]
+__all__ = ["Invocation", "active_trace", "messaging_facts", "traced_handler"]
 
 _API = "opentelemetry.trace"
 _SCOPE = "versioned_msgs"
@@ -98,10 +98,23 @@ def messaging_facts(record: object) -> tuple[str | None, str | None]:
     return system, name
 
 
-class _Tracer:
+class Invocation:
+    """What the consumer's spans need to know about the invocation being processed: its
+    number of raw records (``None``: unknown) and, looked up on its first traced record,
+    the tracer to use. The consumer makes one per invocation."""
+
+    __slots__ = ("resolved", "size", "tracer")
+
+    def __init__(self, size: int | None) -> None:
+        self.size = size
+        self.resolved = False
+        self.tracer: Any = None
+
+
+class _Tracers:
     """The tracer of the current global provider, or None while that provider records
-    nothing (no SDK configured): then a handler runs without a span, at the cost of one
-    call and one isinstance."""
+    nothing (no SDK configured): then handlers run without a span. Asked once per
+    invocation (asking OpenTelemetry for its provider costs microseconds)."""
 
     __slots__ = ("api", "provider", "tracer")
 
@@ -122,6 +135,20 @@ class _Tracer:
         return self.tracer
 
 
+_tracers: _Tracers | None = None
+
+
+def _tracer_for(invocation: Invocation, api: Any) -> Any:
+    global _tracers
+    if not invocation.resolved:
+        tracers = _tracers
+        if tracers is None or tracers.api is not api:
+            tracers = _tracers = _Tracers(api)
+        invocation.tracer = tracers.get()
+        invocation.resolved = True
+    return invocation.tracer
+
+
 def _link(api: Any, trace: TraceContext) -> Any:
     state = api.TraceState.from_header([trace.tracestate]) if trace.tracestate else None
     return api.Link(
@@ -135,23 +162,23 @@ def _link(api: Any, trace: TraceContext) -> Any:
     )
 
 
-def traced_handler(fn: Handler, batch_size: Callable[[], int | None]) -> Handler:
+def traced_handler(fn: Handler, invocation: Callable[[], Invocation]) -> Handler:
     """``fn`` run inside a CONSUMER span named ``process <destination>`` (the messaging
     semantic conventions), linked to the producer's span (``meta.trace_context``), when
     OpenTelemetry is imported now; else ``fn`` itself, unchanged.
 
-    ``batch_size()`` is the number of records of the invocation being processed (None:
-    unknown). The span records a handler's exception and the exception goes on, so the
-    record fails exactly as it would without tracing.
+    ``invocation()`` is the invocation being processed. The span records a handler's
+    exception and the exception goes on, so the record fails exactly as it would without
+    tracing.
     """
     api = _api()
     if api is None:
         return fn
-    tracer = _Tracer(api)
     consumer_kind = api.SpanKind.CONSUMER
 
     def handler(msg: Any, meta: Meta) -> Any:
-        active = tracer.get()
+        current = invocation()
+        active = current.tracer if current.resolved else _tracer_for(current, api)
         if active is None:
             return fn(msg, meta)
         system, destination = messaging_facts(meta.record)
@@ -165,7 +192,7 @@ def traced_handler(fn: Handler, batch_size: Callable[[], int | None]) -> Handler
             attributes["messaging.destination.name"] = destination
         if meta.message_id is not None:
             attributes["messaging.message.id"] = meta.message_id
-        size = batch_size()
+        size = current.size
         if size is not None:
             attributes["messaging.batch.message_count"] = size
         attributes["vmsg.type"] = meta.type
