@@ -35,6 +35,7 @@ EXPECTED = [
     "StaleObjectError",
     "Stamp",
     "StampError",
+    "TraceContext",
     "UnknownTypeError",
     "UnsupportedVersionError",
     "VersionedMsgsError",

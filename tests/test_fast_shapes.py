@@ -42,6 +42,9 @@ from test_fast_path import (
 import versioned_msgs as vm
 from versioned_msgs.testing import eventbridge_event, kinesis_event, sns_sqs_event, sqs_event
 
+#: A W3C traceparent whose span id ends in the record's number (``% i``).
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba9%04x-01"
+
 # ---- SNS -> SQS, raw delivery off -----------------------------------------------------------
 
 #: Changes to the stamp in the envelope's MessageAttributes.
@@ -83,7 +86,7 @@ ENVELOPES = (
     "no-topic",
     "message-object",  # Message an object, not a string
 )
-SNS_USERS = ("none", "tenant", "trace", "binary", "array")
+SNS_USERS = ("none", "tenant", "trace", "binary", "array", "traceparent")
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,8 @@ def sns_record(kind: SnsKind, i: int) -> dict[str, Any]:
     attrs = env["MessageAttributes"]
     if kind.user == "array":
         attrs["tags"] = {"Type": "String.Array", "Value": '["a", "b"]'}
+    elif kind.user == "traceparent":
+        attrs["traceparent"] = {"Type": "String", "Value": TRACEPARENT % i}
     _sns_stamp(attrs, kind.stamp)
     env["Message"] = _message(kind, enc)
     shape = kind.envelope
@@ -276,6 +281,7 @@ EVENTS = (
     "vmsg-null-first",  # a first key "vmsg" of null: an (invalid) embedded envelope
     "non-ascii",  # data with escaped non-ASCII text
     "spaced",  # pretty-printed
+    "traced",  # traceparent in the vmsg header
 )
 
 
@@ -312,6 +318,8 @@ def eventbridge_record(kind: EventKind, i: int) -> dict[str, Any]:
         event.update({"Type": "Notification", "Message": "{}", "TopicArn": "arn"})
     elif change == "records-key":
         event["Records"] = []
+    elif change == "traced":
+        detail["vmsg"]["traceparent"] = TRACEPARENT % i
     elif change == "null-keys":
         event.update({"Type": None, "Records": None, "Event": None})
     elif change == "vmsg-null-first":
@@ -363,6 +371,8 @@ DATA = (
     "malformed-vmsg",
     "no-partition-key",
     "no-event-id",
+    "traced",  # traceparent and tracestate in the vmsg header (per message)
+    "bad-trace",  # a malformed traceparent in the header: ignored
 )
 
 
@@ -397,6 +407,11 @@ def kinesis_record(kind: DataKind, i: int) -> dict[str, Any]:
         data = "not json"
     elif change == "malformed-vmsg":
         data = '{"vmsg":{"type":"order.created","version":"2"},"data":' + body + "}"
+    elif change in ("traced", "bad-trace"):
+        header = enc.stamp.envelope_header()
+        header["traceparent"] = TRACEPARENT % i if change == "traced" else "00-zz"
+        header["tracestate"] = "vendor=1"
+        data = '{"vmsg":' + json.dumps(header) + ',"data":' + body + "}"
     if data is not None:
         rec["kinesis"]["data"] = base64.b64encode(data.encode()).decode()
     if change == "not-base64":
@@ -450,6 +465,7 @@ RAN_FAST = {
         SnsKind(user="array"), SnsKind(user="binary"), SnsKind(user="array")
     ),
     "sns, fifo": lambda: _sns(*[SnsKind()] * 4, group="g1"),
+    "sns, traceparent attribute": lambda: _sns(*[SnsKind(user="traceparent")] * 4),
     "sns, raw delivery (the SQS path)": lambda: sns_sqs_event(
         *(encoded("v2", i) for i in range(4)), raw=True, attributes={"tenant": "acme"}
     ),
@@ -458,6 +474,12 @@ RAN_FAST = {
     },
     "kinesis": lambda: {
         "Records": [kinesis_record(DataKind("v1" if i % 3 else "v2"), i) for i in range(5)]
+    },
+    "kinesis, traced": lambda: {
+        "Records": [kinesis_record(DataKind(data="traced"), i) for i in range(4)]
+    },
+    "eventbridge in sqs, traced": lambda: {
+        "Records": [eventbridge_record(EventKind(event="traced"), i) for i in range(3)]
     },
 }
 
@@ -593,6 +615,7 @@ OBJECTS = (
     "gone",  # 404
     "superseded",  # 412
     "unreachable",  # a network error
+    "traced",  # traceparent in the object's metadata
 )
 #: How the notification differs from what S3 writes.
 NOTES = (
@@ -673,6 +696,8 @@ def s3_notification_record(kind: ObjectKind, i: int, s3: MemoryS3) -> dict[str, 
         metadata["vmsg-version"] = "02"
     elif how == "text-content":
         content_type = "text/plain"
+    elif how == "traced":
+        metadata["traceparent"] = TRACEPARENT % i
     elif how == "not-json":
         body = b"not json"
     elif how == "misfit":

@@ -107,11 +107,32 @@ def test_the_check_sees_relative_and_lazy_imports(tmp_path: Path) -> None:
 @pytest.mark.parametrize("module", ["versioned_msgs", "versioned_msgs.s3batch"])
 def test_the_library_loads_no_tool_or_test_code(module: str) -> None:
     """Importing the library (or the S3 Batch handler) in a fresh interpreter loads no CLI,
-    terminal, demo or testing module, and neither boto3 nor pydantic."""
+    terminal, demo or testing module, and neither boto3, pydantic nor OpenTelemetry (used
+    only when the application imports it)."""
     code = (
         f"import sys, {module}; "
         "print(' '.join(sorted(m for m in sys.modules if m.startswith(('versioned_msgs._cli', "
-        "'versioned_msgs.testing', 'boto3', 'botocore', 'pydantic', 'moto')))))"
+        "'versioned_msgs.testing', 'boto3', 'botocore', 'pydantic', 'moto', "
+        "'opentelemetry')))))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_the_library_never_imports_opentelemetry() -> None:
+    """OpenTelemetry is reached only through ``sys.modules`` (``_aws/otel.py``), never by an
+    import statement anywhere in the package, lazy ones included."""
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names: list[str] = []
+            if isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module or ""]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            found += [
+                f"{path.relative_to(PACKAGE)}:{node.lineno} {name}"
+                for name in names
+                if name.split(".")[0] == "opentelemetry"
+            ]
+    assert found == []

@@ -97,14 +97,22 @@ def test_attribute_values_are_checked(value: object, text: str) -> None:
     assert text in str(info.value)
 
 
-def test_attribute_count_says_how_many_are_ours() -> None:
-    """More than 10 attributes raises, saying how many belong to the stamp."""
-    lim.check_attribute_count(10, 4, W)
+def test_attribute_count_names_every_attribute_and_who_added_it() -> None:
+    """More than 10 attributes raises, naming each attribute under who added it: the stamp,
+    the trace context, the large-payload pointer's size, or the caller."""
+    ten = ["vmsg-type", "vmsg-version", *(f"a{i}" for i in range(8))]
+    lim.check_attribute_count(ten, W, stamp=ten[:2])
+    eleven = ["x", "vmsg-type", "vmsg-version", "traceparent", "tracestate"]
+    eleven += ["ExtendedPayloadSize", *(f"a{i}" for i in range(5))]
     with pytest.raises(vm.LimitExceededError) as info:
-        lim.check_attribute_count(11, 4, W)
+        lim.check_attribute_count(
+            eleven, W, stamp=["vmsg-type", "vmsg-version"], trace=["traceparent", "tracestate"]
+        )
     assert str(info.value) == (
-        "here: at most 10 message attributes are allowed, got 11 "
-        "(4 are versioned_msgs' own, 7 are yours)"
+        "here: at most 10 message attributes are allowed, got 11 (the stamp: vmsg-type, "
+        "vmsg-version; the trace context: traceparent, tracestate; the extended-payload size: "
+        "ExtendedPayloadSize; yours: x, a0, a1, a2, a3, a4) (the trace context is added while "
+        "an OpenTelemetry span is active)"
     )
     assert (info.value.limit, info.value.allowed, info.value.actual) == (
         "message attribute count",

@@ -30,6 +30,7 @@ from ._core.errors import (
 from ._core.meta import Meta
 from ._core.registry import RegisteredModel, Registry
 from ._core.stamp import Stamp
+from ._core.trace import TraceContext
 
 __version__ = "0.1.0.dev0"
 
@@ -61,6 +62,7 @@ __all__ = [
     "StaleObjectError",
     "Stamp",
     "StampError",
+    "TraceContext",
     "UnknownTypeError",
     "UnsupportedVersionError",
     "VersionedMsgsError",

@@ -87,6 +87,14 @@ def check_stamp_and_meta() -> None:
     assert_type(meta.message_id, str | None)
     assert_type(meta.attributes, dict[str, Any])
     assert_type(meta.tolerated, bool)
+    trace = meta.trace_context
+    assert_type(trace, vm.TraceContext | None)
+    if trace is not None:
+        assert_type(trace.traceparent, str)
+        assert_type(trace.sampled, bool)
+        assert_type(trace.tracestate, str | None)
+        trace.flags = 0  # type: ignore[misc]
+    assert_type(vm.TraceContext.from_xray("Root=..."), vm.TraceContext | None)
 
 
 def check_errors() -> None:

@@ -26,7 +26,7 @@ from typing import Any, Generic, Literal, TypeVar
 import msgspec
 
 from .._core.attributes import ATTR_PARKED_REASON, plain_attributes
-from .._core.envelope import looks_embedded, unembed
+from .._core.envelope import looks_embedded, unembed_traced
 from .._core.errors import (
     BucketNotAllowedError,
     LimitExceededError,
@@ -42,6 +42,7 @@ from .._core.meta import Meta
 from .._core.registry import Registry, check_converters, model_decoder, upgrading_decoder
 from .._core.routing import route
 from .._core.stamp import MAX_VERSION, Stamp
+from .._core.trace import TraceContext, trace_from_metadata
 from . import clock
 from .events import (
     EVERY_ORDER_KEY,
@@ -62,6 +63,7 @@ from .fast_shapes import EventBridgeInSqs, S3InSqs, SnsInSqs, pick_sqs_shape
 from .fast_shapes import Kinesis as KinesisShape
 from .fastpath import FastPathStats, ShapedFastPath
 from .metrics import MetricsSink
+from .otel import Invocation, traced_handler
 from .report import (
     ASYNC_SOURCES,
     FAILED_OUTCOMES,
@@ -281,6 +283,8 @@ class Consumer:
         self._ignored: dict[str, frozenset[int] | None] = {}
         # (type, version, readable_by) -> what to do with such records
         self._plans: dict[tuple[str, int, int | None], Plan] = {}
+        # the invocation being processed (its size and tracer, for consumer spans)
+        self._invocation = Invocation(None)
         # what every fast path finished itself and handed back (the "fast path ran" tests)
         self._fast_stats = FastPathStats()
         self._sqs_fast = SqsFastPath(self._plan, self._reference_sqs_record, self._fast_stats)
@@ -383,6 +387,14 @@ class Consumer:
             plan = self._plans[key] = self._make_plan(type, version, readable_by)
         return plan
 
+    def _current_invocation(self) -> Invocation:
+        return self._invocation
+
+    def _traced(self, fn: Handler) -> Handler:
+        """``fn`` in a CONSUMER span when OpenTelemetry is in use (see ``otel.py``): done
+        here, once per plan, so every path that calls a plan's handler traces it."""
+        return traced_handler(fn, self._current_invocation)
+
     def _make_plan(self, type: str, version: int, readable_by: int | None) -> Plan:
         ignored = self._ignored.get(type, frozenset())
         if ignored is None or version in ignored:
@@ -401,7 +413,7 @@ class Consumer:
             fn, model = exact
             return Plan(
                 "decode",
-                handler=fn,
+                handler=self._traced(fn),
                 model=model,
                 model_version=version,
                 outcome="handled" if version == current else "routed",
@@ -412,7 +424,11 @@ class Consumer:
             fn, model = handlers[top]
             if route(version, readable_by, top) == "tolerate":
                 return Plan(
-                    "decode", handler=fn, model=model, model_version=top, outcome="tolerated"
+                    "decode",
+                    handler=self._traced(fn),
+                    model=model,
+                    model_version=top,
+                    outcome="tolerated",
                 )
             handled = (
                 f"handlers take up to v{top}"
@@ -441,7 +457,7 @@ class Consumer:
                 decoder = None
             return Plan(
                 "decode",
-                handler=cur[0],
+                handler=self._traced(cur[0]),
                 model=cur[1],
                 model_version=current,
                 outcome="upgraded",
@@ -480,6 +496,7 @@ class Consumer:
         differential tests compare the two)."""
         trigger, raw = event_records(event)
         deadline = self._deadline(context)
+        self._invocation = Invocation(len(raw))
         runs: list[tuple[int, Outcome]] = []
         shape = self._fast_shape(trigger, raw) if fast and raw else None
         if shape == SQS:
@@ -559,6 +576,7 @@ class Consumer:
         ):
             event = raw  # an EventBridge event is its own (only) record
         trigger, recs = event_records(event)
+        self._invocation = Invocation(None)  # one record of a batch not seen whole
         stopped: set[str] = set()
         return trigger, [
             self._process_in_order(r, stopped)
@@ -664,7 +682,13 @@ class Consumer:
             stopped.add(key)
         return result
 
-    def _meta_from(self, r: Record, stamp: Stamp, base: Meta | None = None) -> Meta:
+    def _meta_from(
+        self,
+        r: Record,
+        stamp: Stamp,
+        base: Meta | None = None,
+        trace: TraceContext | None = None,
+    ) -> Meta:
         fields = {
             "source": r.source,
             "message_id": r.message_id,
@@ -673,6 +697,7 @@ class Consumer:
             "bucket": r.bucket,
             "key": r.key,
             "record": r.raw,
+            "carried_trace": trace,
         }
         if base is not None:
             return msgspec.structs.replace(base, **fields)
@@ -748,17 +773,22 @@ class Consumer:
         :meth:`_route_and_handle` or ``on_unversioned``."""
         mid = r.message_id
         body: bytes | str | None = r.body
+        # a trace context travelling with the payload (S3 metadata, envelope header)
+        trace: TraceContext | None = None
         try:
             if obj is not None:
                 body = obj.body
                 if stamp is None:
                     stamp = obj.stamp
+                trace = trace_from_metadata(obj.metadata)
             raw_body = _utf8(body, mid) if isinstance(body, str) else (body or b"")
             if looks_embedded(raw_body):
-                inner, data = unembed(raw_body)
+                inner, data, inner_trace = unembed_traced(raw_body)
                 raw_body = data
                 if stamp is None:
                     stamp = inner
+                if trace is None:
+                    trace = inner_trace
         except VersionedMsgsError as exc:  # a malformed envelope: retrying cannot help
             return RecordResult("rejected", mid, None, exc)
         except Exception as exc:
@@ -775,7 +805,7 @@ class Consumer:
                     message_id=mid,
                 )
                 return self._policy(policy, r, None, err, "unversioned")
-        return self._route_and_handle(r, stamp, raw_body)
+        return self._route_and_handle(r, stamp, raw_body, trace)
 
     def _check_bucket(self, kind: str, bucket: str, mid: str | None) -> None:
         """Raise :class:`BucketNotAllowedError` unless this consumer may read ``bucket``."""
@@ -800,30 +830,32 @@ class Consumer:
             message_id=mid,
         )
 
-    def _route_and_handle(self, r: Record, stamp: Stamp, body: bytes) -> RecordResult:
+    def _route_and_handle(
+        self, r: Record, stamp: Stamp, body: bytes, trace: TraceContext | None = None
+    ) -> RecordResult:
         """Follow the record's plan: ignore it, apply a policy, or decode it and call the
-        handler."""
+        handler. ``trace`` is the trace context carried with the payload, if any."""
         mid = r.message_id
         plan = self._plan(stamp.type, stamp.version, stamp.readable_by)
         action = plan.action
         if action == "ignore":
-            return RecordResult("ignored", mid, self._meta_from(r, stamp), None)
+            return RecordResult("ignored", mid, self._meta_from(r, stamp, trace=trace), None)
         if action != "decode":
             err = plan.error
             assert err is not None
             err = _for_record(err, mid)
             policy = self.on_newer if action == "newer" else self.on_unknown
-            return self._policy(policy, r, self._meta_from(r, stamp), err, action)
+            return self._policy(policy, r, self._meta_from(r, stamp, trace=trace), err, action)
         try:
             msg, meta0 = self.registry.decode_stamped(body, stamp, plan.model)
         except UnsupportedVersionError as exc:
-            meta = self._meta_from(r, stamp)
+            meta = self._meta_from(r, stamp, trace=trace)
             if stamp.version > self.registry.current(stamp.type):
                 return self._policy(self.on_newer, r, meta, exc, "newer")
             return self._policy(self.on_unknown, r, meta, exc, "unknown")
         except VersionedMsgsError as exc:
-            return RecordResult("rejected", mid, self._meta_from(r, stamp), exc)
-        meta = self._meta_from(r, stamp, meta0)
+            return RecordResult("rejected", mid, self._meta_from(r, stamp, trace=trace), exc)
+        meta = self._meta_from(r, stamp, meta0, trace)
         try:
             plan.handler(msg, meta)  # type: ignore[misc]
         except Exception as exc:

@@ -35,6 +35,7 @@ import msgspec
 from .._core.attributes import plain_attributes
 from .._core.envelope import RawEnvelope, looks_embedded, stamp_from_header
 from .._core.stamp import Stamp
+from .._core.trace import TraceContext, trace_from_envelope, trace_from_metadata
 from .events import KINESIS, OBJECT, S3, SQS, Record, _unquote_plus
 from .fastpath import HandBack, Split
 from .report import RecordResult
@@ -112,14 +113,14 @@ class SnsInSqs(_TextCarrier):
     def typed_split(self, model: type[msgspec.Struct]) -> None:
         return None  # (the payload is a JSON string inside the envelope: two decodes)
 
-    def stamp(self, key: bytes) -> tuple[Stamp | None, dict[str, Any]]:
-        carrier = key
-        if not carrier:
-            return None, {}
-        attrs = msgspec.json.decode(carrier)
+    def stamp(self, key: bytes) -> tuple[Stamp | None, dict[str, Any], None]:
+        if not key:
+            return None, {}, None
+        attrs = msgspec.json.decode(key)
         if type(attrs) is not dict:
-            return None, {}
-        return Stamp.from_message_attributes(attrs), plain_attributes(attrs)
+            return None, {}, None
+        # (a trace context in these attributes is read from Meta.attributes, not carried)
+        return Stamp.from_message_attributes(attrs), plain_attributes(attrs), None
 
 
 # ---- EventBridge -> SQS --------------------------------------------------------------------
@@ -151,8 +152,11 @@ def _typed_envelope(model: type[msgspec.Struct]) -> type[msgspec.Struct]:
     return msgspec.defstruct("TypedEnvelope", [("vmsg", msgspec.Raw), ("data", model)])
 
 
-def _header_stamp(carrier: bytes) -> tuple[Stamp | None, dict[str, Any]]:
-    return stamp_from_header(msgspec.json.decode(carrier)), {}
+def _header_stamp(carrier: bytes) -> tuple[Stamp | None, dict[str, Any], TraceContext | None]:
+    """The stamp and the trace context of an envelope's ``vmsg`` text, as ``unembed_traced``
+    reads them."""
+    head = msgspec.json.decode(carrier)
+    return stamp_from_header(head), {}, trace_from_envelope(head)
 
 
 class EventBridgeInSqs(_TextCarrier):
@@ -285,7 +289,8 @@ class S3InSqs:
     that read is never read again: :meth:`resume` finishes it with the consumer's
     ``process_body``, the reference path from that point on. The carrier is the stamp read
     from the object's metadata (a record whose object has none, or whose body is not a
-    compact JSON object, is finished by ``process_body``). Only standard queues: a FIFO
+    compact JSON object, is finished by ``process_body``), with the trace context of the
+    object's metadata. Only standard queues: a FIFO
     queue's group order is checked before any read, by the reference path.
     """
 
@@ -303,12 +308,14 @@ class S3InSqs:
         self._read: tuple[Any, Callable[[], list[RecordResult]]] | None = None
 
     @staticmethod
-    def key(carrier: Stamp) -> Stamp:
+    def key(carrier: tuple[Stamp, TraceContext | None]) -> tuple[Stamp, TraceContext | None]:
         return carrier
 
     @staticmethod
-    def stamp(key: Stamp) -> tuple[Stamp | None, dict[str, Any]]:
-        return key, {}
+    def stamp(
+        key: tuple[Stamp, TraceContext | None],
+    ) -> tuple[Stamp | None, dict[str, Any], TraceContext | None]:
+        return key[0], {}, key[1]
 
     @staticmethod
     def typed_split(model: type[msgspec.Struct]) -> None:
@@ -372,7 +379,8 @@ class S3InSqs:
             raise HandBack("no fast plan")
         if not (b'{"' <= data < b'{"vmsg"' or b'{"vmsg#' <= data < b"{#"):
             raise HandBack("body")
-        return stamp, data, record.message_id or "", gid, None, bucket, key
+        carrier = (stamp, trace_from_metadata(read.metadata))
+        return carrier, data, record.message_id or "", gid, None, bucket, key
 
 
 # ---- which shape an SQS event has ------------------------------------------------------------

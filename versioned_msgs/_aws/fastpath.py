@@ -33,6 +33,7 @@ import msgspec
 from .._core.errors import VersionedMsgsError
 from .._core.meta import Meta
 from .._core.stamp import JSON, Stamp
+from .._core.trace import TraceContext
 from . import clock
 from .events import EVERY_ORDER_KEY as _EVERY
 from .report import Outcome, RecordResult
@@ -132,13 +133,16 @@ class Entry:
         self.n_stamp_attrs = 0
 
 
-def make_entry(stamp: Stamp | None, plan_for: PlanFor, source: str) -> Entry | None:
+def make_entry(
+    stamp: Stamp | None, plan_for: PlanFor, source: str, carried: TraceContext | None = None
+) -> Entry | None:
     """The entry of records carrying ``stamp`` (None: such records are handed back).
 
     Only a JSON payload whose plan decodes with a prebuilt decoder has one: handled as-is,
     routed to an older model, or upgraded. Its template is the ``Meta`` the reference path
     gives such a record, less the record's own fields (message id, attributes, group id,
-    raw record).
+    raw record); ``carried`` is the trace context the carrier itself holds (an envelope
+    header's, say).
     """
     if stamp is None or stamp.content_type != JSON:
         return None
@@ -156,6 +160,7 @@ def make_entry(stamp: Stamp | None, plan_for: PlanFor, source: str) -> Entry | N
         producer=stamp.producer,
         content_type=stamp.content_type,
         source=source,
+        carried_trace=carried,
     )
     from .._core.codec import refuses_envelope
 
@@ -200,9 +205,9 @@ class Shape(Protocol):
         """The carrier as a key of the entries table (its bytes, say)."""
         ...
 
-    def stamp(self, key: Any) -> tuple[Stamp | None, dict[str, Any]]:
-        """The stamp (None: none, or malformed) and the user's plain attributes read from a
-        carrier's ``key``."""
+    def stamp(self, key: Any) -> tuple[Stamp | None, dict[str, Any], TraceContext | None]:
+        """The stamp (None: none, or malformed), the user's plain attributes and the trace
+        context the payload carries (``Meta.carried_trace``) read from a carrier's ``key``."""
         ...
 
     def resume(self, rec: Any) -> list[RecordResult] | None:
@@ -284,10 +289,10 @@ class ShapedFastPath:
         if known is not None:
             return known
         try:
-            stamp, user = self.shape.stamp(key)
+            stamp, user, carried = self.shape.stamp(key)
         except VersionedMsgsError:
-            stamp, user = None, {}
-        entry = make_entry(stamp, self._plan_for, self.shape.source)
+            stamp, user, carried = None, {}, None
+        entry = make_entry(stamp, self._plan_for, self.shape.source, carried)
         typed: TypedSplit | None = None
         if entry is None:
             state = NOTHING_LOADED

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, NoReturn
 
 from .._core.attributes import PREFIX, SIZE_ATTRIBUTES
@@ -257,17 +257,45 @@ def attributes_bytes(attrs: Mapping[str, Mapping[str, Any]]) -> int:
     )
 
 
-def check_attribute_count(total: int, ours: int, where: str) -> None:
-    """At most 10 message attributes; the message says how many are the library's."""
-    if total > MAX_MESSAGE_ATTRIBUTES:
-        fail(
-            where,
-            "message attribute count",
-            MAX_MESSAGE_ATTRIBUTES,
-            total,
-            f"at most {MAX_MESSAGE_ATTRIBUTES} message attributes are allowed, got {total} "
-            f"({ours} are versioned_msgs' own, {total - ours} are yours)",
-        )
+def check_attribute_count(
+    attrs: Collection[str],
+    where: str,
+    *,
+    stamp: Collection[str] = (),
+    trace: Collection[str] = (),
+) -> None:
+    """At most 10 message attributes. The error names every attribute and who added it:
+    the stamp (``stamp``), the trace context (``trace``), the large-payload pointer (its
+    size attribute) or the caller."""
+    total = len(attrs)
+    if total <= MAX_MESSAGE_ATTRIBUTES:
+        return
+    groups: dict[str, list[str]] = {
+        "the stamp": [],
+        "the trace context": [],
+        "the extended-payload size": [],
+        "yours": [],
+    }
+    for name in attrs:
+        if name in stamp:
+            who = "the stamp"
+        elif name in trace:
+            who = "the trace context"
+        elif name in SIZE_ATTRIBUTES:
+            who = "the extended-payload size"
+        else:
+            who = "yours"
+        groups[who].append(name)
+    added = "; ".join(f"{who}: {', '.join(names)}" for who, names in groups.items() if names)
+    hint = " (the trace context is added while an OpenTelemetry span is active)" if trace else ""
+    fail(
+        where,
+        "message attribute count",
+        MAX_MESSAGE_ATTRIBUTES,
+        total,
+        f"at most {MAX_MESSAGE_ATTRIBUTES} message attributes are allowed, got {total} "
+        f"({added}){hint}",
+    )
 
 
 # ---- bodies -----------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from .._core.envelope import Encoded, pointer_body
 from .._core.errors import PinError, RegistryError, UnsupportedVersionError, VersionedMsgsError
 from .._core.registry import Registry, check_converters
 from .._core.stamp import Stamp, _check_producer, is_json
+from .._core.trace import TRACE_NAMES, TraceContext
 from .batch import BatchResult, BatchSuccess, EntryOutcome, run_batches
 from .limits import (
     EVENTBRIDGE_MAX_BYTES,
@@ -42,6 +43,7 @@ from .limits import (
     s3_metadata,
     user_attributes,
 )
+from .otel import active_trace
 
 __all__ = ["Publisher", "parse_pins"]
 
@@ -102,6 +104,16 @@ def _per_message(value: PerMessage[_T] | None, msg: object) -> _T | None:
 
 def _is_fifo(target: str) -> bool:
     return target.endswith(".fifo")
+
+
+def _trace_unless(names: Iterable[object]) -> TraceContext | None:
+    """The active span's trace context, unless the caller already set a ``traceparent`` or
+    ``tracestate`` of their own (S3 metadata keys compared lowercased): theirs is sent
+    as it is, and none of ours beside it."""
+    for name in names:
+        if isinstance(name, str) and name.lower() in TRACE_NAMES:
+            return None
+    return active_trace()
 
 
 class _Prepared:
@@ -293,11 +305,13 @@ class Publisher:
         where: str,
     ) -> _Prepared:
         enc = self._encode(msg, where)
-        body = enc.embedded() if embed else enc.body
         user = user_attributes(attributes, where)
+        trace = _trace_unless(user)
+        body = enc.embedded(trace) if embed else enc.body
         ours = enc.stamp.to_message_attributes()
-        attrs: Attributes = {**user, **ours}
-        check_attribute_count(len(attrs), len(ours), where)
+        traced = trace.message_attributes() if trace is not None else {}
+        attrs: Attributes = {**user, **ours, **traced}
+        check_attribute_count(attrs, where, stamp=ours, trace=traced)
         try:
             text = body.decode()
         except UnicodeDecodeError:
@@ -318,7 +332,7 @@ class Publisher:
             check_message_size(limit, allowed, len(body), attr_bytes, where)
         assert bucket is not None
         attrs[EXTENDED_PAYLOAD_SIZE] = {"DataType": "Number", "StringValue": str(len(body))}
-        check_attribute_count(len(attrs), len(ours) + 1, where)
+        check_attribute_count(attrs, where, stamp=ours, trace=traced)
         key = f"{LARGE_PREFIX}/{enc.stamp.type}/{uuid.uuid4()}"
         pointer = pointer_body(bucket, key)
         pointer_attr_bytes = attributes_bytes(attrs)
@@ -647,8 +661,12 @@ class Publisher:
         where = f"put_object to s3://{bucket}/{key!s:.100}"
         check_s3_key(key, where)
         enc = self._encode(msg, where)
-        meta = s3_metadata(enc.stamp.to_s3_metadata(), metadata, where)
-        body = enc.embedded() if embed else enc.body
+        trace = _trace_unless(metadata or ())
+        ours = enc.stamp.to_s3_metadata()
+        if trace is not None:
+            ours.update(trace.headers())
+        meta = s3_metadata(ours, metadata, where)
+        body = enc.embedded(trace) if embed else enc.body
         resp: dict[str, Any] = self._client("s3").put_object(
             Bucket=bucket,
             Key=key,
@@ -664,7 +682,7 @@ class Publisher:
     def _kinesis_entry(
         self, msg: object, partition_key: PerMessage[str], where: str
     ) -> tuple[dict[str, Any], int]:
-        data = self._encode(msg, where).embedded()
+        data = self._encode(msg, where).embedded(active_trace())
         key = check_partition_key(_per_message(partition_key, msg), len(data), where)
         return {"Data": data, "PartitionKey": key}, len(data) + len(key.encode())
 
@@ -745,7 +763,7 @@ class Publisher:
             entry: dict[str, Any] = {
                 "Source": source,
                 "DetailType": enc.stamp.type,
-                "Detail": enc.embedded().decode(),
+                "Detail": enc.embedded(active_trace()).decode(),
             }
             if bus_name is not None:
                 entry["EventBusName"] = bus_name

@@ -10,6 +10,7 @@ from .._core.errors import LimitExceededError, StaleObjectError
 from .._core.meta import Meta
 from .._core.registry import Registry
 from .._core.stamp import Stamp
+from .._core.trace import trace_from_metadata
 from .error_codes import NOT_FOUND, PRECONDITION_FAILED, error_code, error_status
 
 __all__ = ["DEFAULT_MAX_BYTES", "S3Object", "S3Reader"]
@@ -25,7 +26,7 @@ _GONE_CODES = NOT_FOUND | {"NoSuchVersion", "NoSuchBucket"}
 
 class S3Object(msgspec.Struct, frozen=True, kw_only=True):
     """An object as read: its body, the stamp from its metadata (None when unstamped), and
-    the ETag / VersionId / ContentType S3 answered with."""
+    the ETag / VersionId / ContentType / user metadata S3 answered with."""
 
     bucket: str
     key: str
@@ -34,6 +35,7 @@ class S3Object(msgspec.Struct, frozen=True, kw_only=True):
     etag: str | None = None
     version_id: str | None = None
     content_type: str | None = None
+    metadata: dict[str, str] = {}
 
 
 def _quote_etag(etag: str) -> str:
@@ -152,7 +154,8 @@ class S3Reader:
                 actual=len(body),
             )
         content_type = resp.get("ContentType")
-        stamp = Stamp.from_s3_metadata(resp.get("Metadata"), content_type=content_type)
+        metadata = resp.get("Metadata")
+        stamp = Stamp.from_s3_metadata(metadata, content_type=content_type)
         return S3Object(
             bucket=bucket,
             key=key,
@@ -161,6 +164,7 @@ class S3Reader:
             etag=resp.get("ETag"),
             version_id=resp.get("VersionId"),
             content_type=content_type,
+            metadata=dict(metadata) if isinstance(metadata, dict) else {},
         )
 
     @overload
@@ -202,5 +206,10 @@ class S3Reader:
         obj = self.fetch(bucket, key, etag=etag, version_id=version_id)
         msg, meta = self.registry.decode(obj.body, obj.stamp, into=into)
         return msg, msgspec.structs.replace(
-            meta, source="s3", bucket=bucket, key=key, message_id=f"s3://{bucket}/{key}"
+            meta,
+            source="s3",
+            bucket=bucket,
+            key=key,
+            message_id=f"s3://{bucket}/{key}",
+            carried_trace=trace_from_metadata(obj.metadata),
         )

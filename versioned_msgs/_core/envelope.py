@@ -15,6 +15,7 @@ import msgspec
 
 from .errors import StampError, shown
 from .stamp import Stamp, _check_producer, _check_readable_by, _check_type, _check_version, is_json
+from .trace import TraceContext, trace_from_envelope
 
 __all__ = [
     "LEGACY_POINTER_CLASS",
@@ -27,6 +28,7 @@ __all__ = [
     "pointer_body",
     "stamp_from_header",
     "unembed",
+    "unembed_traced",
 ]
 
 POINTER_CLASS = "software.amazon.payloadoffloading.PayloadS3Pointer"
@@ -63,15 +65,22 @@ class RawEnvelope(msgspec.Struct):
     data: msgspec.Raw = msgspec.field(default_factory=msgspec.Raw)
 
 
-def embed(body: bytes, stamp: Stamp) -> bytes:
-    """Wrap a JSON body in the embedded envelope ``{"vmsg": {...}, "data": <body>}``."""
+def embed(body: bytes, stamp: Stamp, trace: TraceContext | None = None) -> bytes:
+    """Wrap a JSON body in the embedded envelope ``{"vmsg": {...}, "data": <body>}``.
+
+    ``trace`` adds ``traceparent`` (and ``tracestate``) to the ``vmsg`` object, after the
+    stamp's members; readers that predate them ignore them.
+    """
     if not is_json(stamp.content_type):
         raise StampError(
             f"envelope: expected a JSON payload to embed, got content type {stamp.content_type!r}",
             field="content_type",
             value=stamp.content_type,
         )
-    head = msgspec.json.encode(stamp.envelope_header())
+    header = stamp.envelope_header()
+    if trace is not None:
+        header.update(trace.headers())
+    head = msgspec.json.encode(header)
     return b'{"vmsg":' + head + b',"data":' + body + b"}"
 
 
@@ -86,8 +95,17 @@ def unembed(body: bytes | bytearray | memoryview) -> tuple[Stamp | None, bytes]:
     A body that is not an envelope (not a JSON object whose first key is ``vmsg``) comes
     back unchanged with ``None``. Unknown keys in ``vmsg`` are ignored so the spec can grow.
     """
+    stamp, data, _ = unembed_traced(body)
+    return stamp, data
+
+
+def unembed_traced(
+    body: bytes | bytearray | memoryview,
+) -> tuple[Stamp | None, bytes, TraceContext | None]:
+    """:func:`unembed`, and the trace context in the ``vmsg`` object (``None`` when absent
+    or malformed: a bad trace header never makes the envelope invalid)."""
     if _ENVELOPE_START.match(body) is None:
-        return None, bytes(body)
+        return None, bytes(body), None
     where = "embedded envelope"
     try:
         env = _envelope_decoder.decode(body)
@@ -104,7 +122,7 @@ def unembed(body: bytes | bytearray | memoryview) -> tuple[Stamp | None, bytes]:
             field="data",
             value=None,
         )
-    return stamp_from_header(env.vmsg), data
+    return stamp_from_header(env.vmsg), data, trace_from_envelope(env.vmsg)
 
 
 def stamp_from_header(head: Any) -> Stamp:
@@ -141,6 +159,7 @@ class Encoded(msgspec.Struct, frozen=True, gc=False):
     body: bytes
     stamp: Stamp
 
-    def embedded(self) -> bytes:
-        """The body wrapped in the embedded envelope (Kinesis, EventBridge, ``embed=True``)."""
-        return embed(self.body, self.stamp)
+    def embedded(self, trace: TraceContext | None = None) -> bytes:
+        """The body wrapped in the embedded envelope (Kinesis, EventBridge, ``embed=True``),
+        with ``trace`` in its ``vmsg`` object when given."""
+        return embed(self.body, self.stamp, trace)

@@ -6,6 +6,8 @@ from typing import Any
 
 import msgspec
 
+from .trace import TRACEPARENT, TraceContext, trace_from_attributes, trace_from_record
+
 __all__ = ["Meta"]
 
 
@@ -18,6 +20,10 @@ class Meta(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     "kinesis" "eventbridge"`` (``None`` for :meth:`Registry.decode` outside a consumer).
     ``attributes`` are the user's own message attributes (``vmsg-*`` removed), as plain
     str/number values. ``record`` is the raw Lambda record.
+
+    ``carried_trace`` is the trace context the consumer read from the payload's own
+    carrier (S3 metadata or the embedded envelope); read :attr:`trace_context`, which
+    also looks at the message attributes and SQS's ``AWSTraceHeader``.
     """
 
     type: str
@@ -34,6 +40,22 @@ class Meta(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     bucket: str | None = None
     key: str | None = None
     record: Any = None
+    carried_trace: TraceContext | None = None
+
+    @property
+    def trace_context(self) -> TraceContext | None:
+        """The producer's trace context, or ``None``: read when asked (nothing is parsed
+        for a handler that never asks), from the ``traceparent``/``tracestate`` message
+        attributes, else the S3 metadata or envelope ones (``carried_trace``), else the
+        SQS record's ``AWSTraceHeader``. Malformed headers count as absent."""
+        attrs = self.attributes
+        if attrs and TRACEPARENT in attrs:
+            found = trace_from_attributes(attrs)
+            if found is not None:
+                return found
+        if self.carried_trace is not None:
+            return self.carried_trace
+        return trace_from_record(self.record)
 
     @property
     def tolerated(self) -> bool:
