@@ -790,3 +790,62 @@ def test_the_fast_path_finishes_s3_notifications_reading_each_object_once() -> N
     assert outcomes(report) == ["upgraded" if k.payload == "v1" else "handled" for k in kinds]
     assert {r.meta.bucket for r in report.records if r.meta} == {"bucket"}
     assert [r.meta.key for r in report.records if r.meta] == [f"orders/{i}.json" for i in range(6)]
+
+
+# ---- EventBridge -> Lambda -------------------------------------------------------------------
+
+LAMBDA_EVENTS = (
+    *(e for e in EVENTS if e not in ("spaced", "sns-keys", "records-key", "null-keys")),
+    "lone-surrogate",  # a string Lambda decoded from "\ud800": cannot be encoded again
+    "big-float",  # a float the JSON encoder cannot write (inf)
+    "no-id",
+    "numeric-id",
+)
+
+
+def eventbridge_lambda_event(kind: EventKind, i: int) -> dict[str, Any]:
+    """The EventBridge event Lambda is invoked with, decoded as Lambda's runtime decodes it."""
+    text = eventbridge_record(
+        EventKind(kind.payload, kind.event if kind.event in EVENTS else "as-sent"), i
+    )["body"]
+    event: dict[str, Any] = json.loads(text)
+    data = event["detail"].get("data") if isinstance(event["detail"], dict) else None
+    if kind.event == "lone-surrogate" and isinstance(data, dict):
+        data["note"] = "\ud800"
+    elif kind.event == "big-float" and isinstance(data, dict):
+        data["qty"] = float("inf")
+    elif kind.event == "no-id":
+        del event["id"]
+    elif kind.event == "numeric-id":
+        event["id"] = 7
+    return event
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    config=configs,
+    kind=st.builds(
+        EventKind, payload=st.sampled_from(PAYLOADS), event=st.sampled_from(LAMBDA_EVENTS)
+    ),
+    fails=st.booleans(),
+)
+def test_an_eventbridge_invocation_gets_what_the_reference_path_gives_it(
+    config: Config, kind: EventKind, fails: bool
+) -> None:
+    """EventBridge events invoking Lambda (members reordered, extra or missing, the payload
+    bare, an S3 object event, malformed or traced stamps, data that cannot be encoded
+    again, ids missing or not strings), under any policies, the handler raising or not:
+    the reference path's result."""
+    assert_same_as_reference(
+        config, frozenset({0} if fails else ()), eventbridge_lambda_event(kind, 0)
+    )
+
+
+@pytest.mark.parametrize("payload", ["v1", "v2"])
+def test_the_fast_path_finishes_an_eventbridge_invocation(payload: str) -> None:
+    event = eventbridge_lambda_event(EventKind(payload), 0)
+    report, fast, handed_back = run(build().consumer, copy.deepcopy(event))
+    assert (fast, handed_back) == (1, Counter())
+    assert outcomes(report) == ["upgraded" if payload == "v1" else "handled"]
+    expected = build().consumer._process(copy.deepcopy(event), fast=False)
+    assert_same_results(report.records, expected.records)

@@ -45,6 +45,7 @@ from .._core.stamp import MAX_VERSION, Stamp
 from .._core.trace import TraceContext, trace_from_metadata
 from . import clock
 from .events import (
+    EVENTBRIDGE,
     EVERY_ORDER_KEY,
     INVALID,
     KINESIS,
@@ -59,7 +60,7 @@ from .events import (
     is_fifo_record,
     park_payload,
 )
-from .fast_shapes import EventBridgeInSqs, S3InSqs, SnsInSqs, pick_sqs_shape
+from .fast_shapes import EventBridgeEvent, EventBridgeInSqs, S3InSqs, SnsInSqs, pick_sqs_shape
 from .fast_shapes import Kinesis as KinesisShape
 from .fastpath import FastPathStats, ShapedFastPath
 from .metrics import MetricsSink
@@ -288,14 +289,20 @@ class Consumer:
         # what every fast path finished itself and handed back (the "fast path ran" tests)
         self._fast_stats = FastPathStats()
         self._sqs_fast = SqsFastPath(self._plan, self._reference_sqs_record, self._fast_stats)
-        # the other fast paths: one loop, one shape per source (fast_shapes.py)
+        # the other fast paths: one loop, one shape per source (fast_shapes.py), by the name
+        # _fast_shape gives (the SQS shapes' names must differ from the triggers')
         self._shaped: dict[str, ShapedFastPath] = {
             name: ShapedFastPath(shape, self._plan, reference, self._fast_stats)
             for name, shape, reference in (
-                ("sns", SnsInSqs(), self._reference_sqs_record),
-                ("eventbridge", EventBridgeInSqs(), self._reference_sqs_record),
-                ("s3", S3InSqs(self._read_object, self._finish_object), self._reference_sqs_record),
-                ("kinesis", KinesisShape(), self._reference_kinesis_record),
+                ("sns-in-sqs", SnsInSqs(), self._reference_sqs_record),
+                ("eventbridge-in-sqs", EventBridgeInSqs(), self._reference_sqs_record),
+                (
+                    "s3-in-sqs",
+                    S3InSqs(self._read_object, self._finish_object),
+                    self._reference_sqs_record,
+                ),
+                (KINESIS, KinesisShape(), self._reference_kinesis_record),
+                (EVENTBRIDGE, EventBridgeEvent(), self._reference_eventbridge_event),
             )
         }
         self._assumed: Stamp | None = None
@@ -524,8 +531,8 @@ class Consumer:
         """Which fast path takes the event (None: the reference path alone)."""
         if trigger == SQS:
             return pick_sqs_shape(raw[0]) or SQS
-        if trigger == KINESIS:
-            return KINESIS
+        if trigger in (KINESIS, EVENTBRIDGE):
+            return trigger
         return None
 
     def handle_event(self, event: Any, context: Any = None) -> Any:
@@ -634,6 +641,12 @@ class Consumer:
     ) -> list[RecordResult]:
         """One raw Kinesis record through the reference path (the fast path's hand-back)."""
         return self._reference_record(KINESIS, rec, stopped, None, deadline)
+
+    def _reference_eventbridge_event(
+        self, event: Any, stopped: set[str], fifo: bool, deadline: float
+    ) -> list[RecordResult]:
+        """An EventBridge event through the reference path (the fast path's hand-back)."""
+        return self._reference_record(EVENTBRIDGE, event, stopped, None, deadline)
 
     def _expand(self, trigger: Trigger, rec: Any, fifo: bool | None) -> list[Record]:
         """:func:`~.events.expand`, with the fan-out cap: a message naming more than

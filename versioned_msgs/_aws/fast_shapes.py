@@ -16,6 +16,10 @@ and the same body from it; for anything else it raises, and the record is handed
   members' text too).
 - :class:`Kinesis`: a Kinesis record whose data (base64) is an embedded envelope. The
   carrier is ``vmsg``'s text, the body ``data``'s text.
+- :class:`S3InSqs`: an S3 notification of one created object in an SQS body; the object
+  is read once (see the class).
+- :class:`EventBridgeEvent`: an EventBridge event invoking Lambda, its ``detail`` the
+  embedded envelope (see the class).
 
 The reference path looks for nested sources in this order: an embedded envelope (a first key
 ``vmsg``), an SNS envelope, an S3 notification (``Records``), an S3 test event (``Event``),
@@ -36,12 +40,19 @@ from .._core.attributes import plain_attributes
 from .._core.envelope import RawEnvelope, looks_embedded, stamp_from_header
 from .._core.stamp import Stamp
 from .._core.trace import TraceContext, trace_from_envelope, trace_from_metadata
-from .events import KINESIS, OBJECT, S3, SQS, Record, _unquote_plus
+from .events import EVENTBRIDGE, KINESIS, OBJECT, S3, SQS, Record, _unquote_plus
 from .fastpath import HandBack, Split
 from .report import RecordResult
 from .s3reader import S3Object
 
-__all__ = ["EventBridgeInSqs", "Kinesis", "S3InSqs", "SnsInSqs", "pick_sqs_shape"]
+__all__ = [
+    "EventBridgeEvent",
+    "EventBridgeInSqs",
+    "Kinesis",
+    "S3InSqs",
+    "SnsInSqs",
+    "pick_sqs_shape",
+]
 
 _GROUP = "MessageGroupId"
 _ABSENT = msgspec.Raw()  # the default of a key the body lacks (an empty Raw is falsy)
@@ -202,6 +213,38 @@ class EventBridgeInSqs(_TextCarrier):
             return detail.vmsg, data, mid, gid, order, None, None
 
         return split
+
+
+# ---- EventBridge -> Lambda ----------------------------------------------------------------------
+
+
+class EventBridgeEvent(_TextCarrier):
+    """An EventBridge event invoking Lambda (one per invocation), its ``detail`` the embedded
+    envelope. Lambda hands the event over decoded, and the reference path encodes
+    ``{"vmsg": ..., "data": ...}`` again to read it: the carrier is ``vmsg`` encoded and the
+    body ``data`` encoded, the very bytes of those members in that encoding."""
+
+    source = EVENTBRIDGE
+    stamp = staticmethod(_header_stamp)
+
+    @staticmethod
+    def typed_split(model: type[msgspec.Struct]) -> None:
+        return None
+
+    @staticmethod
+    def split(event: Any, fifo: bool) -> Split:
+        if type(event) is not dict:
+            raise HandBack("record shape")
+        detail = event["detail"]
+        if type(detail) is not dict or "vmsg" not in detail or "data" not in detail:
+            raise HandBack("body")
+        if event["source"] == "aws.s3" and "object" in detail:
+            raise HandBack("body")
+        mid = event.get("id")
+        encode = msgspec.json.encode
+        carrier = encode(detail["vmsg"])
+        body = encode(detail["data"])
+        return carrier, body, mid if type(mid) is str else None, None, None, None, None
 
 
 # ---- Kinesis ---------------------------------------------------------------------------------
@@ -387,10 +430,10 @@ class S3InSqs:
 
 
 def pick_sqs_shape(first: Any) -> str | None:
-    """The shape of an SQS event told by its first record: ``"sns"``, ``"eventbridge"``,
-    ``"s3"``, or None (the SQS fast path's own shape, or one no fast path reads). A guess
-    that is wrong for some record costs a hand-back, never a wrong result: every record is
-    checked."""
+    """The shape of an SQS event told by its first record: ``"sns-in-sqs"``,
+    ``"eventbridge-in-sqs"``, ``"s3-in-sqs"``, or None (the SQS fast path's own shape, or
+    one no fast path reads). A guess that is wrong for some record costs a hand-back, never
+    a wrong result: every record is checked."""
     try:
         if first.get("messageAttributes"):
             return None
@@ -398,11 +441,11 @@ def pick_sqs_shape(first: Any) -> str | None:
         if type(body) is not str:
             return None
         if '"TopicArn"' in body:
-            return "sns"
+            return "sns-in-sqs"
         if '"detail-type"' in body:
-            return "eventbridge"
+            return "eventbridge-in-sqs"
         if '"aws:s3"' in body:
-            return "s3"
+            return "s3-in-sqs"
     except Exception:  # (a record of another shape: the SQS path sorts it out)
         return None
     return None

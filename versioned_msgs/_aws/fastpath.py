@@ -183,7 +183,7 @@ def make_entry(
 #: last one seen, never trusted by digest), the body to decode, the message id, Meta's group
 #: id, the order key (FIFO group or Kinesis shard; None: unordered), and Meta's bucket and
 #: key (an S3 object's; None for the others).
-Split = tuple[Any, Any, str, "str | None", "str | None", "str | None", "str | None"]
+Split = tuple[Any, Any, "str | None", "str | None", "str | None", "str | None", "str | None"]
 #: ``split(record, fifo)``
 TypedSplit = Callable[[Any, bool], Split]
 
