@@ -475,13 +475,20 @@ def test_each_record_of_a_standard_batch_gets_what_it_gets_alone(
     order, the same messages are parked, the event is left unchanged and the response lists
     exactly the failed records. A second run, with the fast path's tables warm, gives the
     same; no record is handed back for an unexpected exception."""
-    reference = build(config, batch.fail)
+    assert_each_record_alone(config, batch.records, batch.fail)
+
+
+def assert_each_record_alone(config: Config, records: list[Any], fail: frozenset[int]) -> None:
+    """A standard queue's batch: through ``process`` (twice: tables cold, then warm) each
+    record gets what it gets alone through the reference path; same handler calls, same
+    parked messages, the event unchanged, no "unexpected" hand-back."""
+    reference = build(config, fail)
     alone = [
-        reference.consumer._process({"Records": [copy.deepcopy(rec)]}, fast=False).records[0]
-        for rec in batch.records
+        reference.consumer._process({"Records": [copy.deepcopy(r)]}, fast=False).records[0]
+        for r in records
     ]
-    fast = build(config, batch.fail)
-    event = {"Records": copy.deepcopy(batch.records)}
+    fast = build(config, fail)
+    event = {"Records": copy.deepcopy(records)}
     before = copy.deepcopy(event)
     for _ in range(2):
         fast.log.calls.clear()

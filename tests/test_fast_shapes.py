@@ -25,6 +25,7 @@ from test_fast_path import (
     PAYLOADS,
     Config,
     Kind,
+    assert_each_record_alone,
     assert_same_as_reference,
     assert_same_results,
     build,
@@ -33,7 +34,6 @@ from test_fast_path import (
     fifo,
     message_id,
     outcomes,
-    response_of,
     run,
     sqs_record,
     user_attributes,
@@ -212,30 +212,6 @@ def sns_batches(draw: st.DrawFn, *, queue: str = "standard") -> tuple[list[Any],
         records = [fifo(r, g, i) for i, (r, g) in enumerate(zip(records, groups, strict=False))]
     fail = draw(st.frozensets(st.integers(0, len(records) - 1), max_size=2))
     return records, fail
-
-
-def assert_each_record_alone(config: Config, records: list[Any], fail: frozenset[int]) -> None:
-    """A standard queue's batch: through ``process`` (twice: tables cold, then warm) each
-    record gets what it gets alone through the reference path; same handler calls, same
-    parked messages, the event unchanged, no "unexpected" hand-back."""
-    reference = build(config, fail)
-    alone = [
-        reference.consumer._process({"Records": [copy.deepcopy(r)]}, fast=False).records[0]
-        for r in records
-    ]
-    fast = build(config, fail)
-    event = {"Records": copy.deepcopy(records)}
-    before = copy.deepcopy(event)
-    for _ in range(2):
-        fast.log.calls.clear()
-        fast.parked.sent.clear()
-        report = fast.consumer.process(event, None)
-        assert_same_results(report.records, alone)
-        assert report.response == response_of(alone)
-        assert fast.log.calls == reference.log.calls
-        assert fast.parked.sent == reference.parked.sent
-        assert event == before
-        assert "unexpected" not in fast.stats.handed_back, fast.stats
 
 
 @settings(max_examples=300, deadline=None)
