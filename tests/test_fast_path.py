@@ -731,6 +731,13 @@ def with_digests(event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
+def _traced_first(event: dict[str, Any], n: int) -> dict[str, Any]:
+    """Give the first ``n`` records a trace id attribute of their own."""
+    for i, rec in enumerate(event["Records"][:n]):
+        set_attribute(rec["messageAttributes"], "trace", "String", f"trace-{i}")
+    return event
+
+
 def traced(event: dict[str, Any]) -> dict[str, Any]:
     """Give every record its own trace id attribute."""
     for i, rec in enumerate(event["Records"]):
@@ -743,6 +750,13 @@ RAN_FAST = {
     "mixed versions": lambda: sqs_event(v1("m0"), v2("m1"), v2("m2"), v1("m3"), v2("m4")),
     "per-message trace id": lambda: traced(uniform()),
     "trace id and mixed versions": lambda: traced(sqs_event(v2("a"), v1("b"), v2("c"), v1("d"))),
+    # past eight loads without a reusable snapshot: snapshots stop for the rest of the batch
+    "trace id and mixed versions, 20 records": lambda: traced(
+        sqs_event(*((v1 if i % 3 else v2)(f"m{i}") for i in range(20)))
+    ),
+    "trace id on the first ten, then equal attributes": lambda: _traced_first(
+        sqs_event(*((v1 if i % 2 else v2)(f"m{i}") for i in range(20))), 10
+    ),
     "fifo": lambda: uniform(group_id="g1"),
     "sqs digests": lambda: with_digests(uniform()),
     "sqs digests, mixed": lambda: with_digests(traced(sqs_event(v1("m0"), v2("m1"), v1("m2")))),

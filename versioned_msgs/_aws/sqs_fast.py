@@ -278,8 +278,11 @@ class SqsFastPath:
         outcome: Outcome | None = None
         handed_before = self._handed
         # A snapshot costs about two comparisons: when records keep differing (mixed
-        # versions, a per-message attribute) only every other differing record takes one.
+        # versions, a per-message attribute) only every other differing record takes one,
+        # and none once eight loads in a row found no snapshot to reuse (every record's
+        # attributes its own, a trace id, say).
         snapshot = True
+        misses = 0
         # Snapshots by the record's md5OfMessageAttributes, so interleaved versions find
         # theirs without loading again. The digest only picks the snapshot to compare with:
         # a record is taken for it after the full comparison alone, so a made-up or stale
@@ -294,13 +297,15 @@ class SqsFastPath:
                     digest = rec.get(_DIGEST)
                     if type(digest) is not str:
                         digest = None
-                    known = by_digest.get(digest)
+                    known = by_digest.get(digest) if misses < 8 else None
                     if known is not None and attrs == known[0]:
                         seen, state = known
+                        misses = 0
                     else:
                         seen = _NO_SNAPSHOT
                         state = self._load(attrs)
-                        if snapshot:
+                        misses += 1
+                        if snapshot and misses < 8:
                             seen = {k: dict(a) for k, a in attrs.items()}
                             if digest is not None:
                                 by_digest[digest] = (seen, state)
