@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Callable, Hashable
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import msgspec
 
@@ -188,53 +188,58 @@ Split = tuple[Any, Any, "str | None", "str | None", "str | None", "str | None", 
 TypedSplit = Callable[[Any, bool], Split]
 
 
-class Shape(Protocol):
-    """How a source's raw records are read by :class:`ShapedFastPath`."""
+if TYPE_CHECKING:  # (a Protocol class costs a millisecond at import: only for mypy)
 
-    @property
-    def source(self) -> str:
-        """What ``Meta.source`` says for its records."""
-        ...
+    class Shape(Protocol):
+        """How a source's raw records are read by :class:`ShapedFastPath`."""
 
-    def split(self, rec: Any, fifo: bool) -> Split:
-        """The record's parts; raises :class:`HandBack` (with a reason) or any exception
-        for a record the reference path must take."""
-        ...
+        @property
+        def source(self) -> str:
+            """What ``Meta.source`` says for its records."""
+            ...
 
-    def key(self, carrier: Any) -> Hashable:
-        """The carrier as a key of the entries table (its bytes, say)."""
-        ...
+        def split(self, rec: Any, fifo: bool) -> Split:
+            """The record's parts; raises :class:`HandBack` (with a reason) or any exception
+            for a record the reference path must take."""
+            ...
 
-    def stamp(self, key: Any) -> tuple[Stamp | None, dict[str, Any], TraceContext | None]:
-        """The stamp (None: none, or malformed), the user's plain attributes and the trace
-        context the payload carries (``Meta.carried_trace``) read from a carrier's ``key``."""
-        ...
+        def key(self, carrier: Any) -> Hashable:
+            """The carrier as a key of the entries table (its bytes, say)."""
+            ...
 
-    def resume(self, rec: Any) -> list[RecordResult] | None:
-        """The reference path's results for ``rec`` when the shape already did part of its
-        work (an S3 object read: never read twice); None: give ``rec`` to the reference
-        path whole."""
-        ...
+        def stamp(self, key: Any) -> tuple[Stamp | None, dict[str, Any], TraceContext | None]:
+            """The stamp (None: none, or malformed), the user's plain attributes and the trace
+            context the payload carries (``Meta.carried_trace``) read from a carrier's ``key``."""
+            ...
 
-    def typed_split(self, model: type[Any]) -> TypedSplit | None:
-        """A ``split`` that also decodes the body into ``model`` (a msgspec Struct) in the
-        same pass, exactly as the model's own decoder decodes the body ``split`` returns;
-        None when the shape has none. Raises or returns a carrier like ``split``."""
-        ...
+        def resume(self, rec: Any) -> list[RecordResult] | None:
+            """The reference path's results for ``rec`` when the shape already did part of its
+            work (an S3 object read: never read twice); None: give ``rec`` to the reference
+            path whole."""
+            ...
+
+        def typed_split(self, model: type[Any]) -> TypedSplit | None:
+            """A ``split`` that also decodes the body into ``model`` (a msgspec Struct) in the
+            same pass, exactly as the model's own decoder decodes the body ``split`` returns;
+            None when the shape has none. Raises or returns a carrier like ``split``."""
+            ...
 
 
 #: ``reference(record, stopped, fifo, deadline)``: one raw record through the reference path.
 Reference = Callable[[Any, set[str], bool, float], list[RecordResult]]
 
 
-class Loaded(NamedTuple):
-    """A per-record loop's state for the stamp carrier it last recognised."""
-
-    decode: Callable[[Any], Any]
-    handler: Callable[[Any, Meta], Any]
-    template: Meta
-    user_attributes: Callable[[], dict[str, Any]]  # a fresh copy for each record
-    outcome: Outcome | None  # None: no entry (every record is handed back)
+#: A per-record loop's state for the stamp carrier it last recognised: the decoder, the
+#: handler, the Meta template, a function giving a fresh copy of the user's attributes, and
+#: the outcome (None: no entry, every record is handed back). A plain tuple (a NamedTuple
+#: class costs more at import than it saves).
+Loaded = tuple[
+    Callable[[Any], Any],
+    Callable[[Any, Meta], Any],
+    Meta,
+    Callable[[], dict[str, Any]],
+    "Outcome | None",
+]
 
 
 def _no_entry(body: Any) -> Any:
@@ -245,7 +250,7 @@ def _never_called(msg: Any, meta: Meta) -> None:  # pragma: no cover - _no_entry
     raise AssertionError("the fast path ran without an entry")
 
 
-NOTHING_LOADED = Loaded(_no_entry, _never_called, Meta(type="-", version=1), dict, None)
+NOTHING_LOADED: Loaded = (_no_entry, _never_called, Meta(type="-", version=1), dict, None)
 _NO_CARRIER: Any = object()  # compares unequal to any carrier
 
 
@@ -297,9 +302,7 @@ class ShapedFastPath:
         if entry is None:
             state = NOTHING_LOADED
         else:
-            state = Loaded(
-                entry.decode, entry.handler, entry.template, _copier(user), entry.outcome
-            )
+            state = (entry.decode, entry.handler, entry.template, _copier(user), entry.outcome)
             if entry.struct is not None:
                 typed = self._typed.get(entry.struct)
                 if typed is None:

@@ -215,7 +215,7 @@ class SqsFastPath:
         if entry is None:
             return _NOTHING_LOADED
         copy_user = user.copy if user else dict
-        return Loaded(entry.decode, entry.handler, entry.template, copy_user, entry.outcome)
+        return (entry.decode, entry.handler, entry.template, copy_user, entry.outcome)
 
     # ---- hand-backs ---------------------------------------------------------------------
 

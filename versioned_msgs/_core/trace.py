@@ -46,17 +46,36 @@ _MAX_TRACESTATE = 8192
 _MAX_TRACESTATE_MEMBERS = 32
 _MAX_XRAY = 1024
 
-_TRACEPARENT_RE = re.compile(
-    r"(?P<version>[0-9a-f]{2})-(?P<trace_id>[0-9a-f]{32})-(?P<span_id>[0-9a-f]{16})"
-    r"-(?P<flags>[0-9a-f]{2})(?P<rest>-[\x21-\x7e]*)?",
-    re.ASCII,
-)
-_TRACE_ID_RE = re.compile(r"[0-9a-f]{32}", re.ASCII)
-_SPAN_ID_RE = re.compile(r"[0-9a-f]{16}", re.ASCII)
 _KEY = r"(?:[a-z][a-z0-9_\-*/]{0,255}|[a-z0-9][a-z0-9_\-*/]{0,240}@[a-z][a-z0-9_\-*/]{0,13})"
 _VALUE = r"[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e]"
-_MEMBER_RE = re.compile(rf"(?P<key>{_KEY})=(?P<value>{_VALUE})", re.ASCII)
-_XRAY_ROOT_RE = re.compile(r"1-(?P<time>[0-9a-f]{8})-(?P<id>[0-9a-f]{24})", re.ASCII)
+
+
+class _Patterns:
+    """The expressions trace headers are read with, compiled on first use: ``import
+    versioned_msgs`` pays nothing for them, and neither does a process that never sees a
+    trace header."""
+
+    def __init__(self) -> None:
+        self.traceparent = re.compile(
+            r"(?P<version>[0-9a-f]{2})-(?P<trace_id>[0-9a-f]{32})-(?P<span_id>[0-9a-f]{16})"
+            r"-(?P<flags>[0-9a-f]{2})(?P<rest>-[\x21-\x7e]*)?",
+            re.ASCII,
+        )
+        self.trace_id = re.compile(r"[0-9a-f]{32}", re.ASCII)
+        self.span_id = re.compile(r"[0-9a-f]{16}", re.ASCII)
+        self.member = re.compile(rf"(?P<key>{_KEY})=(?P<value>{_VALUE})", re.ASCII)
+        self.xray_root = re.compile(r"1-(?P<time>[0-9a-f]{8})-(?P<id>[0-9a-f]{24})", re.ASCII)
+
+
+_compiled: list[_Patterns] = []
+
+
+def _re() -> _Patterns:
+    if not _compiled:
+        _compiled.append(_Patterns())
+    return _compiled[0]
+
+
 _ZERO_TRACE = "0" * 32
 _ZERO_SPAN = "0" * 16
 
@@ -78,7 +97,7 @@ class TraceContext(msgspec.Struct, frozen=True, gc=False):
     def __post_init__(self) -> None:
         if not (
             isinstance(self.trace_id, str)
-            and _TRACE_ID_RE.fullmatch(self.trace_id)
+            and _re().trace_id.fullmatch(self.trace_id)
             and self.trace_id != _ZERO_TRACE
         ):
             raise ValueError(
@@ -86,7 +105,7 @@ class TraceContext(msgspec.Struct, frozen=True, gc=False):
             )
         if not (
             isinstance(self.span_id, str)
-            and _SPAN_ID_RE.fullmatch(self.span_id)
+            and _re().span_id.fullmatch(self.span_id)
             and self.span_id != _ZERO_SPAN
         ):
             raise ValueError(
@@ -132,7 +151,7 @@ class TraceContext(msgspec.Struct, frozen=True, gc=False):
         is absent or malformed. A malformed tracestate is dropped, the traceparent kept."""
         if not isinstance(traceparent, str) or len(traceparent) > _MAX_TRACEPARENT:
             return None
-        m = _TRACEPARENT_RE.fullmatch(traceparent)
+        m = _re().traceparent.fullmatch(traceparent)
         if m is None:
             return None
         version = m.group("version")
@@ -165,9 +184,9 @@ class TraceContext(msgspec.Struct, frozen=True, gc=False):
             if not sep or key in fields:
                 return None
             fields[key] = value
-        root = _XRAY_ROOT_RE.fullmatch(fields.get("Root", ""))
+        root = _re().xray_root.fullmatch(fields.get("Root", ""))
         parent = fields.get("Parent", "")
-        if root is None or _SPAN_ID_RE.fullmatch(parent) is None:
+        if root is None or _re().span_id.fullmatch(parent) is None:
             return None
         sampled = fields.get("Sampled", "0")
         if sampled not in ("0", "1"):
@@ -190,7 +209,7 @@ def parse_tracestate(text: object) -> str | None:
         member = raw.strip(" \t")
         if not member:
             continue
-        m = _MEMBER_RE.fullmatch(member)
+        m = _re().member.fullmatch(member)
         if m is None:
             return None
         key = m.group("key")
