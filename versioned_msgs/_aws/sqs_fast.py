@@ -50,7 +50,7 @@ from __future__ import annotations
 import itertools
 import math
 import operator
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import msgspec
@@ -382,8 +382,10 @@ class SqsFastPath:
                 ) or not all(map(_eq, map(dict.keys, attrs), _repeat(first.keys(), n))):
                     return None
                 users = _users_by_name(attrs, first, n)
-            gids = list(map(_GET_GROUP, map(_GET_SYSTEM, raw)))
-            if gids.count(None) != n:
+            systems = list(map(_GET_SYSTEM, raw))
+            gids: Iterable[str | None] = _repeat(None, n)  # (no record has a message group)
+            if any(map(_contains, systems, _repeat(_GROUP, n))):
+                gids = list(map(_GET_GROUP, systems))
                 "".join([g for g in gids if g is not None])  # a TypeError unless all are str
             mids = list(map(_GET_MID, raw))
             "".join(mids)  # a TypeError unless every message id is a str
