@@ -13,9 +13,10 @@ Two fast paths exist:
 - :mod:`.sqs_fast`, for SQS records whose stamp is in their own ``messageAttributes``
   (raw SQS, SNS -> SQS with raw delivery), tuned for batches of equal attributes;
 - :class:`ShapedFastPath` here, one loop for every source whose stamp travels inside the
-  body or the record (SNS envelopes in SQS bodies, EventBridge events in SQS bodies,
-  Kinesis records). A :class:`Shape` (see :mod:`.fast_shapes`) says how to split one raw
-  record into the four things the loop needs.
+  body, the record or an S3 object (SNS envelopes, EventBridge events and S3 notifications
+  in SQS bodies, Kinesis records, EventBridge events invoking Lambda). A ``Shape`` (see
+  :mod:`.fast_shapes`) says how to split one raw record into what the loop needs (a
+  :data:`Split`), and how to finish a record it handed back after reading its S3 object.
 
 Both build entries with :func:`make_entry`: one per distinct stamp, holding the plan's
 decoder and handler and a ``Meta`` template that each record's own fields complete.
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import msgspec
 
+from .._core.codec import refuses_envelope
 from .._core.errors import VersionedMsgsError
 from .._core.meta import Meta
 from .._core.stamp import JSON, Stamp
@@ -49,10 +51,9 @@ __all__ = [
     "HandBackReason",
     "Loaded",
     "NOTHING_LOADED",
-    "Reference",
     "PlanFor",
     "Processed",
-    "Shape",
+    "Reference",
     "ShapedFastPath",
     "Split",
     "make_entry",
@@ -66,6 +67,7 @@ HandBackReason = Literal[
     "stopped group",  # an earlier record of its FIFO group or Kinesis shard failed
     "record shape",  # a field missing or of the wrong type
     "deadline",  # Lambda's deadline is near: the reference path defers the record
+    "object",  # an S3 object that could not be read (the reference path's result for it)
     "unexpected",  # anything else: a bug of the fast path
 ]
 
@@ -162,8 +164,6 @@ def make_entry(
         source=source,
         carried_trace=carried,
     )
-    from .._core.codec import refuses_envelope
-
     # (the upgrading decoder refuses envelopes itself, before any upgrader runs)
     rejects = upgraded or refuses_envelope(plan.model)
     model = plan.model
