@@ -8,11 +8,12 @@ This module is the reference path, the specification every record is held to:
 The outcomes become the Lambda response (:mod:`.report`): ``batchItemFailures`` for SQS and
 Kinesis, an exception for async sources (SNS, S3, EventBridge).
 
-SQS and Kinesis batches first go through a shortcut (:mod:`.sqs_fast` for records stamped
-in their own attributes, :class:`~.fastpath.ShapedFastPath` for SNS envelopes and
-EventBridge events in SQS bodies and for Kinesis records), which finishes the records it can
-prove it handles exactly as this path would and hands every other record back here,
-unchanged. Their contract is in :mod:`.fastpath`'s docstring; the test suite holds the paths
+SQS, Kinesis and EventBridge events first go through a shortcut (:mod:`.sqs_fast` for
+records stamped in their own attributes, :class:`~.fastpath.ShapedFastPath` for SNS
+envelopes, EventBridge events and S3 notifications in SQS bodies, Kinesis records and
+EventBridge events), which finishes the records it can prove it handles exactly as this path
+would and hands every other record back here, unchanged (an S3 object already read is
+finished from the read on). Their contract is in :mod:`.fastpath`'s docstring; the test suite holds the paths
 equal record by record.
 """
 

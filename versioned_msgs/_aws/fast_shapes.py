@@ -333,8 +333,8 @@ class S3InSqs:
     ``process_body``, the reference path from that point on. The carrier is the stamp read
     from the object's metadata (a record whose object has none, or whose body is not a
     compact JSON object, is finished by ``process_body``), with the trace context of the
-    object's metadata. Only standard queues: a FIFO
-    queue's group order is checked before any read, by the reference path.
+    object's metadata. Only standard queues: a FIFO queue's group order is checked before
+    any read, by the reference path.
     """
 
     source = S3
