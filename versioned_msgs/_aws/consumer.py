@@ -13,8 +13,8 @@ records stamped in their own attributes, :class:`~.fastpath.ShapedFastPath` for 
 envelopes, EventBridge events and S3 notifications in SQS bodies, Kinesis records and
 EventBridge events), which finishes the records it can prove it handles exactly as this path
 would and hands every other record back here, unchanged (an S3 object already read is
-finished from the read on). Their contract is in :mod:`.fastpath`'s docstring; the test suite holds the paths
-equal record by record.
+finished from the read on). Their contract is in :mod:`.fastpath`'s docstring; the test
+suite holds the paths equal record by record.
 """
 
 from __future__ import annotations
