@@ -143,3 +143,8 @@ def test_the_default_keeps_small_messages_inline(aws: Emulator) -> None:
     [m] = _receive(sqs, url)
     assert m["Body"].encode() == ORDER_BODY
     assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET)
+
+
+def test_the_option_shows_in_the_publishers_repr() -> None:
+    pub = vm.Publisher(make_registry(), large_payload_bucket=BUCKET, always_through_s3=True)
+    assert repr(pub).endswith(f"large_payload_bucket={BUCKET!r}, always_through_s3=True)")

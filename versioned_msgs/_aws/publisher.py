@@ -209,7 +209,8 @@ class Publisher:
     def __repr__(self) -> str:
         return (
             f"Publisher(producer={self.producer!r}, pins={self.pins!r}, "
-            f"large_payload_bucket={self.large_payload_bucket!r})"
+            f"large_payload_bucket={self.large_payload_bucket!r}, "
+            f"always_through_s3={self.always_through_s3!r})"
         )
 
     def _check_pins(self, where: str) -> None:
