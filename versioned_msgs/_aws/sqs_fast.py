@@ -35,9 +35,10 @@ should (a silent fallback would fail them).
 
 Two shapes of batch are recognised:
 
-- *uniform* (a standard queue's batch whose records all carry attributes equal to the first
-  record's, or the same stamp attributes and the same user attribute names): checked as a
-  whole in C-level passes before any handler runs, then decoded record by record;
+- *uniform* (a batch, of a FIFO queue or not, whose records all carry attributes equal to
+  the first record's, or the same stamp attributes and the same user attribute names):
+  checked as a whole in C-level passes before any handler runs, then decoded record by
+  record, FIFO groups stopping at their first failure;
 - anything else: record by record, each record's attributes compared in full with the
   last distinct attributes seen, or with those seen under the same
   ``md5OfMessageAttributes`` (C-level comparisons; the digest only picks what to compare
@@ -85,7 +86,6 @@ from .report import Outcome, RecordResult
 
 __all__ = ["SqsFastPath"]
 
-_NOTHING_LOADED = NOTHING_LOADED
 _NO_SNAPSHOT: Any = object()  # compares unequal to any attributes
 
 _OPTIONAL_ATTRS = (ATTR_PRODUCER, ATTR_READABLE_BY, ATTR_CONTENT_TYPE)
@@ -213,7 +213,7 @@ class SqsFastPath:
         except (KeyError, TypeError, AttributeError):
             entry = None  # no stamp attributes, or not in Lambda's shape: hand them back
         if entry is None:
-            return _NOTHING_LOADED
+            return NOTHING_LOADED
         copy_user = user.copy if user else dict
         return (entry.decode, entry.handler, entry.template, copy_user, entry.outcome)
 
@@ -273,7 +273,7 @@ class SqsFastPath:
         stopped: set[str] = set()
         replace = msgspec.structs.replace
         seen: Any = _NO_SNAPSHOT  # a snapshot of the last distinct attributes loaded
-        loaded = _NOTHING_LOADED
+        loaded = NOTHING_LOADED
         decode, handler, template, copy_user, _ = loaded
         outcome: Outcome | None = None
         handed_before = self._handed
