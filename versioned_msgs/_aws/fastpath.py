@@ -188,7 +188,7 @@ Split = tuple[Any, Any, "str | None", "str | None", "str | None", "str | None", 
 TypedSplit = Callable[[Any, bool], Split]
 
 
-if TYPE_CHECKING:  # (a Protocol class costs a millisecond at import: only for mypy)
+if TYPE_CHECKING:  # (only mypy reads it)
 
     class Shape(Protocol):
         """How a source's raw records are read by :class:`ShapedFastPath`."""
@@ -231,8 +231,8 @@ Reference = Callable[[Any, set[str], bool, float], list[RecordResult]]
 
 #: A per-record loop's state for the stamp carrier it last recognised: the decoder, the
 #: handler, the Meta template, a function giving a fresh copy of the user's attributes, and
-#: the outcome (None: no entry, every record is handed back). A plain tuple (a NamedTuple
-#: class costs more at import than it saves).
+#: the outcome (None: no entry, every record is handed back). A plain tuple: a NamedTuple
+#: class would cost about 0.2 ms at import for names only this module reads.
 Loaded = tuple[
     Callable[[Any], Any],
     Callable[[Any, Meta], Any],
