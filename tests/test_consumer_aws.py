@@ -7,18 +7,11 @@ import json
 from typing import Any
 
 import pytest
+from aws_support import make_queue, subscribe_queue
 from consumer_models import PRODUCER, OrderV1, OrderV2, OrderV3, OrderV4, Seen, consumer_registry
 
 import versioned_msgs as vm
 from versioned_msgs.testing import Emulator, lambda_kinesis_event, lambda_sqs_event
-
-
-def make_queue(sqs: Any, name: str, **attributes: str) -> tuple[str, str]:
-    url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    return url, arn
 
 
 def receive_all(sqs: Any, url: str, expected: int) -> list[dict[str, Any]]:
@@ -142,13 +135,7 @@ def test_sns_to_sqs_raw_and_enveloped(aws: Emulator, raw: bool) -> None:
     """Published to SNS with raw boto3, delivered to SQS (raw or enveloped), consumed."""
     sns = aws.client("sns")
     sqs = aws.client("sqs")
-    topic = sns.create_topic(Name="orders")["TopicArn"]
-    url, arn = make_queue(sqs, "orders-sub")
-    sub = sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)["SubscriptionArn"]
-    if raw:
-        sns.set_subscription_attributes(
-            SubscriptionArn=sub, AttributeName="RawMessageDelivery", AttributeValue="true"
-        )
+    topic, _, url, arn = subscribe_queue(sns, sqs, "orders", "orders-sub", raw=raw)
     for enc in (PRODUCER.encode(OrderV1(id="a")), PRODUCER.encode(OrderV4(id="d", quantity=1))):
         attrs = {"tenant": {"DataType": "String", "StringValue": "acme"}}
         attrs.update(enc.stamp.to_message_attributes())

@@ -18,6 +18,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from aws_support import make_queue, receive_exactly
 
 import versioned_msgs as vm
 from versioned_msgs.testing import Emulator, lambda_kinesis_event, lambda_sqs_event
@@ -44,33 +45,8 @@ def _example(name: str) -> ModuleType:
 # ---- shaping what moto delivered into Lambda events ------------------------------------
 
 
-def _receive(aws: Emulator, queue_url: str, count: int) -> list[dict[str, Any]]:
-    """Exactly ``count`` messages from the queue (fails on fewer, and on more)."""
-    sqs = aws.client("sqs")
-    got: list[dict[str, Any]] = []
-    for _ in range(5):
-        resp = sqs.receive_message(
-            QueueUrl=queue_url,
-            MaxNumberOfMessages=10,
-            MessageAttributeNames=["All"],
-            AttributeNames=["All"],
-            WaitTimeSeconds=0,
-        )
-        batch = resp.get("Messages", [])
-        got.extend(batch)
-        if not batch and len(got) >= count:  # an empty receive after enough: nothing extra
-            break
-    assert len(got) == count, f"expected {count} messages on {queue_url}, got {len(got)}"
-    return got
-
-
 def _queue(aws: Emulator, name: str) -> tuple[str, str]:
-    sqs = aws.client("sqs")
-    url = sqs.create_queue(QueueName=name)["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    return url, arn
+    return make_queue(aws.client("sqs"), name)
 
 
 def _topic_to_queue(
@@ -142,7 +118,7 @@ def test_readme_example_sends_v2_and_reads_v1(
         MessageBody='{"text": "Hallo"}',
         MessageAttributes=vm.Stamp(type="greeting", version=1).to_message_attributes(),
     )
-    messages = _receive(aws, url, 2)
+    messages = receive_exactly(aws.client("sqs"), url, 2)
     assert readme.lambda_handler(lambda_sqs_event(messages, arn), None) == {"batchItemFailures": []}
     assert sorted(capsys.readouterr().out.splitlines()) == [
         "Hallo [en] written as v1",
@@ -193,7 +169,7 @@ def test_producer_publishes_a_stamped_order_that_the_sns_sqs_handler_reads(
         Message='{"invoice": 1}',
         MessageAttributes=vm.Stamp(type="invoice.paid", version=1).to_message_attributes(),
     )
-    messages = _receive(aws, url, 2)
+    messages = receive_exactly(aws.client("sqs"), url, 2)
     (message,) = [m for m in messages if json.loads(m["Body"])["MessageId"] == out["message_id"]]
     attrs = json.loads(message["Body"])["MessageAttributes"]
     assert attrs["vmsg-type"] == {"Type": "String", "Value": "order.created"}
@@ -205,7 +181,7 @@ def test_producer_publishes_a_stamped_order_that_the_sns_sqs_handler_reads(
         response = handler.lambda_handler(lambda_sqs_event(messages, arn), None)
     assert response == {"batchItemFailures": []}  # the invoice was parked, not retried
     assert _logged(caplog, "sns_sqs_handler") == ["order o-7 (v3, upgraded from None)"]
-    (parked,) = _receive(aws, park_url, 1)
+    (parked,) = receive_exactly(aws.client("sqs"), park_url, 1)
     reason = parked["MessageAttributes"]["vmsg-parked-reason"]["StringValue"]
     assert "invoice.paid" in reason
 
@@ -225,7 +201,7 @@ def test_pinned_producer_writes_v2_and_the_template_filter_lets_it_through(
     finally:
         monkeypatch.delenv("VERSIONED_MSGS_PINS")
         importlib.reload(producer)
-    (message,) = _receive(aws, url, 1)
+    (message,) = receive_exactly(aws.client("sqs"), url, 1)
     envelope = json.loads(message["Body"])
     assert envelope["MessageAttributes"]["vmsg-version"] == {"Type": "Number", "Value": "2"}
     assert json.loads(envelope["Message"]) == {"order_id": "o-8", "amount": 100, "currency": "USD"}
@@ -245,7 +221,7 @@ def test_template_filter_policy_keeps_v1_out_of_the_queue(aws: Emulator) -> None
     pub = vm.Publisher(orders.registry, sns=aws.client("sns"))
     pub.publish(topic, orders.OrderCreatedV1(order_id="old", amount=1))
     pub.publish(topic, orders.OrderCreated(order_id="new", total=orders.Money(1, "EUR")))
-    (message,) = _receive(aws, url, 1)
+    (message,) = receive_exactly(aws.client("sqs"), url, 1)
     assert json.loads(json.loads(message["Body"])["Message"])["order_id"] == "new"
 
 
@@ -282,7 +258,7 @@ def test_filter_policy_recipes_deliver_what_the_guide_says(aws: Emulator, policy
     )
     sns.publish(TopicArn=topic, Message='{"order_id": "unstamped"}')
     expected = FILTER_RECIPES[policy]
-    got = _receive(aws, url, len(expected))
+    got = receive_exactly(aws.client("sqs"), url, len(expected))
     ids = sorted(json.loads(json.loads(m["Body"])["Message"])["order_id"] for m in got)
     assert ids == expected
 
@@ -304,7 +280,7 @@ def test_sqs_handler_upgrades_old_versions_and_retries_newer_ones(
         MessageBody='{"order_id": "d", "lines": []}',
         MessageAttributes=vm.Stamp(type="order.created", version=4).to_message_attributes(),
     )
-    messages = _receive(aws, url, 4)
+    messages = receive_exactly(aws.client("sqs"), url, 4)
     handler = _example("sqs_handler")
     with caplog.at_level(logging.INFO, logger="sqs_handler"):
         response = handler.lambda_handler(lambda_sqs_event(messages, arn), None)
@@ -329,7 +305,7 @@ def test_sns_handler_reads_the_tenant_attribute(
     pub.publish(
         topic, orders.OrderCreatedV1(order_id="s-1", amount=5), attributes={"tenant": "acme"}
     )
-    (message,) = _receive(aws, url, 1)
+    (message,) = receive_exactly(aws.client("sqs"), url, 1)
     event = _sns_event(json.loads(message["Body"]), sub)
     handler = _example("sns_handler")
     with caplog.at_level(logging.INFO, logger="sns_handler"):
@@ -346,7 +322,7 @@ def test_sns_handler_raises_for_an_unreadable_message(aws: Emulator) -> None:
         Message="{}",
         MessageAttributes=vm.Stamp(type="order.created", version=9).to_message_attributes(),
     )
-    (message,) = _receive(aws, url, 1)
+    (message,) = receive_exactly(aws.client("sqs"), url, 1)
     handler = _example("sns_handler")
     assert orders.registry.current("order.created") == 3
     with pytest.raises(Exception, match=r"order\.created v9"):
@@ -437,7 +413,7 @@ def test_eventbridge_handler_reads_events_a_rule_delivered(
         [orders.OrderCreatedV2(order_id="e-1", amount=3)], source="com.example.orders"
     )
     assert result.failed == []
-    (message,) = _receive(aws, url, 1)
+    (message,) = receive_exactly(aws.client("sqs"), url, 1)
     handler = _example("eventbridge_handler")
     with caplog.at_level(logging.INFO, logger="eventbridge_handler"):
         handler.lambda_handler(json.loads(message["Body"]), None)
@@ -471,7 +447,7 @@ def test_fifo_group_stops_at_the_first_failure(
     )["MessageId"]
     after = pub.send(url, orders.OrderCreatedV1(order_id="f-3", amount=3), group_id="cust-1")
     other = pub.send(url, orders.OrderCreatedV1(order_id="f-4", amount=4), group_id="cust-2")
-    messages = _receive(aws, url, 4)
+    messages = receive_exactly(aws.client("sqs"), url, 4)
     with caplog.at_level(logging.INFO, logger="sqs_handler"):
         report = _example("sqs_handler").consumer.process(lambda_sqs_event(messages, arn), None)
     outcomes = {r.message_id: r.outcome for r in report.records}
@@ -500,7 +476,7 @@ def test_legacy_handler_reads_unstamped_bodies_as_v1(
     stamp_by_hand.send_order(
         sqs, url, orders.OrderCreatedV1(order_id="L-2", amount=300), tenant="acme"
     )
-    messages = _receive(aws, url, 2)
+    messages = receive_exactly(aws.client("sqs"), url, 2)
     stamped = [m for m in messages if "MessageAttributes" in m]
     assert stamped[0]["MessageAttributes"]["vmsg-version"]["StringValue"] == "1"
     assert stamped[0]["MessageAttributes"]["tenant"]["StringValue"] == "acme"
@@ -522,7 +498,7 @@ def test_large_payloads_travel_through_s3_and_come_back(
     items = [f"item-{i:06d}-" + "x" * 280 for i in range(1000)]
     example.publish(topic, example.CatalogPublished(catalog_id="c-1", items=items))
     example.publish(topic, example.CatalogPublished(catalog_id="c-2", items=["small"]))
-    messages = _receive(aws, url, 2)
+    messages = receive_exactly(aws.client("sqs"), url, 2)
     bodies = [json.loads(json.loads(m["Body"])["Message"]) for m in messages]
     pointers = [b for b in bodies if isinstance(b, list)]
     assert [p[0] for p in pointers] == ["software.amazon.payloadoffloading.PayloadS3Pointer"]
@@ -647,7 +623,10 @@ def test_powertools_batch_charges_each_order_once_and_reports_unreadable_ones(
         MessageBody="{}",
         MessageAttributes=vm.Stamp(type="order.created", version=4).to_message_attributes(),
     )
-    messages = sorted(_receive(aws, url, 4), key=lambda m: m["MessageId"] == future["MessageId"])
+    messages = sorted(
+        receive_exactly(aws.client("sqs"), url, 4),
+        key=lambda m: m["MessageId"] == future["MessageId"],
+    )
     module = _example("powertools_batch")
     charged: list[str] = []
     monkeypatch.setattr(module.logger, "info", lambda msg, **kw: charged.append(msg))

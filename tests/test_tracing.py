@@ -11,8 +11,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from aws_support import make_queue, subscribe_queue
 from consumer_models import PRODUCER, OrderV1, OrderV2, OrderV3, Seen, consumer_registry, v2
-from test_consumer_aws import make_queue, receive_all
+from test_consumer_aws import receive_all
 
 import versioned_msgs as vm
 from versioned_msgs._aws.otel import Invocation, active_trace, traced_handler
@@ -187,13 +188,7 @@ def test_sns_to_sqs_carries_the_trace_raw_or_enveloped(
     inside the envelope or as SQS attributes with raw delivery."""
     sns = aws.client("sns")
     sqs = aws.client("sqs")
-    topic = sns.create_topic(Name="orders")["TopicArn"]
-    url, arn = make_queue(sqs, "orders-sub")
-    sub = sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)["SubscriptionArn"]
-    if raw:
-        sns.set_subscription_attributes(
-            SubscriptionArn=sub, AttributeName="RawMessageDelivery", AttributeValue="true"
-        )
+    topic, _, url, arn = subscribe_queue(sns, sqs, "orders", "orders-sub", raw=raw)
     pub = vm.Publisher(PRODUCER, sns=sns)
     with tracer().start_as_current_span("publish", kind=SpanKind.PRODUCER) as producer:
         pub.publish(topic, OrderV1(id="a"), attributes={"tenant": "acme"})

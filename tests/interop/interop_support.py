@@ -16,6 +16,7 @@ import boto3
 import boto3.session
 import msgspec
 import pytest
+from aws_support import make_queue, receive_exactly, subscribe_queue
 
 import versioned_msgs as vm
 from versioned_msgs.testing import Emulator
@@ -105,44 +106,18 @@ def submodule(package: ModuleType, name: str) -> ModuleType:
 
 def queue(aws: Emulator, name: str, attributes: dict[str, str] | None = None) -> tuple[str, str]:
     """A new queue: (url, arn)."""
-    sqs = aws.client("sqs")
-    url = sqs.create_queue(QueueName=name, Attributes=attributes or {})["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    return url, arn
+    return make_queue(aws.client("sqs"), name, **(attributes or {}))
 
 
 def topic_to_queue(aws: Emulator, name: str, *, raw: bool) -> tuple[str, str, str]:
     """A topic with one SQS subscription, raw delivery on or off: (topic arn, url, arn)."""
-    sns = aws.client("sns")
-    topic = sns.create_topic(Name=name)["TopicArn"]
-    url, arn = queue(aws, f"{name}-queue")
-    sns.subscribe(
-        TopicArn=topic,
-        Protocol="sqs",
-        Endpoint=arn,
-        Attributes={"RawMessageDelivery": "true" if raw else "false"},
+    topic, _, url, arn = subscribe_queue(
+        aws.client("sns"), aws.client("sqs"), name, f"{name}-queue", raw=raw
     )
     return topic, url, arn
 
 
-def receive(sqs: Any, url: str, count: int) -> list[dict[str, Any]]:
-    """Exactly ``count`` messages, with every attribute (fails on fewer or more)."""
-    got: list[dict[str, Any]] = []
-    for _ in range(5):
-        batch = sqs.receive_message(
-            QueueUrl=url,
-            MaxNumberOfMessages=10,
-            MessageAttributeNames=["All"],
-            AttributeNames=["All"],
-            WaitTimeSeconds=0,
-        ).get("Messages", [])
-        got.extend(batch)
-        if not batch and len(got) >= count:
-            break
-    assert len(got) == count, f"expected {count} messages on {url}, got {len(got)}"
-    return got
+receive = receive_exactly  # exactly ``count`` messages, with every attribute
 
 
 def pointer_of(body: str) -> tuple[str, dict[str, str]] | None:

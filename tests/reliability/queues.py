@@ -6,17 +6,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from aws_support import make_queue as make_queue  # (re-exported for the reliability tests)
+
 import versioned_msgs as vm
 from versioned_msgs.testing import lambda_sqs_event
-
-
-def make_queue(sqs: Any, name: str, **attributes: str) -> tuple[str, str]:
-    """A queue's URL and ARN."""
-    url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    return url, arn
 
 
 def receive(sqs: Any, url: str) -> list[dict[str, Any]]:
