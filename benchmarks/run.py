@@ -398,28 +398,11 @@ def consumer_rows(args: argparse.Namespace) -> list[Row]:
     rows = [_measure(fig, rep) for fig in figures]
 
     pt = powertools_sqs(pmodels[4], current)
-    for label, consume, event, target, note in (
+    cases = [
         ("msgspec", ours, current, ">= 6.00", notes["current"]),
         ("pydantic", ours_p, pcurrent, ">= 1.50", notes["pydantic"]),
-    ):
-        figure = f"speed-up vs Powertools, SQS, {label}"
-        baseline = "BatchProcessor + parser"
-        if pt is None:
-            rows.append(_not_installed(figure, baseline, target))
-            continue
-        fig = Figure(
-            figure,
-            baseline,
-            lambda c=consume, e=event: c(e),
-            lambda: pt(current),
-            target,
-            n,
-            note,
-            group=f"SQS, {label}",
-            versus="Powertools",
-            speedup=True,
-        )
-        rows.append(_measure(fig, rep))
+    ]
+    rows += _powertools_rows("SQS", "BatchProcessor + parser", pt, current, cases, n, rep)
     return rows
 
 
@@ -554,28 +537,46 @@ def source_rows(args: argparse.Namespace) -> list[Row]:
 
     sns = events["sns"]
     pt = powertools_sns_sqs(pmodel, sns)
-    for label, consume, event, target, note in (
+    cases = [
         ("msgspec", ours, sns, ">= 6.00", notes["sns"]),
         ("pydantic", ours_p, events["sns pydantic"], "", notes["sns pydantic"]),
-    ):
-        figure = f"speed-up vs Powertools, SNS->SQS, {label}"
-        baseline = "parse(..., SnsSqsEnvelope)"
+    ]
+    rows += _powertools_rows("SNS->SQS", "parse(..., SnsSqsEnvelope)", pt, sns, cases, n, rep)
+    return rows
+
+
+def _powertools_rows(
+    source: str,
+    baseline: str,
+    pt: Callable[[Event], Any] | None,
+    pt_event: Event,
+    cases: list[tuple[str, Callable[[Event], Any], Event, str, str]],
+    n: int,
+    rep: int,
+) -> list[Row]:
+    """The speed-up rows over Powertools on one source's event: one per model kind
+    (``cases``: label, our consumer, its event, target, note); ``pt`` is None when
+    Powertools is not installed."""
+    rows: list[Row] = []
+    group_source = source.replace("->", " -> ")
+    for label, consume, event, target, note in cases:
+        figure = f"speed-up vs Powertools, {source}, {label}"
         if pt is None:
             rows.append(_not_installed(figure, baseline, target))
             continue
-        f = Figure(
+        fig = Figure(
             figure,
             baseline,
             lambda c=consume, e=event: c(e),
-            lambda: pt(sns),
+            lambda: pt(pt_event),
             target,
             n,
             note,
-            group=f"SNS -> SQS, {label}",
+            group=f"{group_source}, {label}",
             versus="Powertools",
             speedup=True,
         )
-        rows.append(_measure(f, rep))
+        rows.append(_measure(fig, rep))
     return rows
 
 
