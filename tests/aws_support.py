@@ -51,3 +51,13 @@ def receive_exactly(sqs: Any, url: str, count: int) -> list[dict[str, Any]]:
             break
     assert len(got) == count, f"expected {count} messages on {url}, got {len(got)}"
     return got
+
+
+def read_shard(kinesis: Any, stream: str) -> tuple[list[dict[str, Any]], str, str]:
+    """Every record of a one-shard stream, from its start: (records, stream ARN, shard id)."""
+    desc = kinesis.describe_stream(StreamName=stream)["StreamDescription"]
+    shard = desc["Shards"][0]["ShardId"]
+    iterator = kinesis.get_shard_iterator(
+        StreamName=stream, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    return kinesis.get_records(ShardIterator=iterator)["Records"], desc["StreamARN"], shard

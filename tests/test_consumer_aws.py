@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from aws_support import make_queue, subscribe_queue
+from aws_support import make_queue, read_shard, subscribe_queue
 from consumer_models import PRODUCER, OrderV1, OrderV2, OrderV3, OrderV4, Seen, consumer_registry
 
 import versioned_msgs as vm
@@ -345,13 +345,8 @@ def test_kinesis_records_from_a_real_stream(aws: Emulator) -> None:
     pub = vm.Publisher(PRODUCER, kinesis=kinesis)
     for msg in (OrderV1(id="k1"), OrderV4(id="k2", quantity=1), OrderV2(id="k3", qty=1)):
         pub.put_record("orders", msg, partition_key="p1")
-    desc = kinesis.describe_stream(StreamName="orders")["StreamDescription"]
-    shard = desc["Shards"][0]["ShardId"]
-    it = kinesis.get_shard_iterator(
-        StreamName="orders", ShardId=shard, ShardIteratorType="TRIM_HORIZON"
-    )["ShardIterator"]
-    got = kinesis.get_records(ShardIterator=it)["Records"]
-    event = lambda_kinesis_event(got, desc["StreamARN"], shard_id=shard)
+    got, stream_arn, shard = read_shard(kinesis, "orders")
+    event = lambda_kinesis_event(got, stream_arn, shard_id=shard)
     consumer, seen = make_consumer()
     report = consumer.process(event, None)
     assert [r.outcome for r in report.records] == ["upgraded", "retried", "retried"]

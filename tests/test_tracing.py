@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from aws_support import make_queue, subscribe_queue
+from aws_support import make_queue, read_shard, subscribe_queue
 from consumer_models import PRODUCER, OrderV1, OrderV2, OrderV3, Seen, consumer_registry, v2
 from test_consumer_aws import receive_all
 
@@ -269,18 +269,13 @@ def test_kinesis_records_carry_the_trace_in_the_envelope(
     with tracer().start_as_current_span("stream", kind=SpanKind.PRODUCER) as producer:
         pub.put_record("orders", OrderV1(id="k1"), partition_key="p")
         assert pub.put_records("orders", [OrderV2(id="k2", qty=1)], partition_key="p").ok
-    desc = kinesis.describe_stream(StreamName="orders")["StreamDescription"]
-    shard = desc["Shards"][0]["ShardId"]
-    it = kinesis.get_shard_iterator(
-        StreamName="orders", ShardId=shard, ShardIteratorType="TRIM_HORIZON"
-    )["ShardIterator"]
-    got = kinesis.get_records(ShardIterator=it)["Records"]
+    got, stream_arn, shard = read_shard(kinesis, "orders")
     head = json.loads(got[0]["Data"])["vmsg"]
     assert head["traceparent"] == expected_context(producer).traceparent
     assert unembed(got[0]["Data"])[0] == vm.Stamp(type="order.created", version=1)
     spans.clear()
     consumer, seen = make_consumer()
-    report = consumer.process(lambda_kinesis_event(got, desc["StreamARN"], shard_id=shard), None)
+    report = consumer.process(lambda_kinesis_event(got, stream_arn, shard_id=shard), None)
     assert [r.outcome for r in report.records] == ["upgraded", "handled"]
     assert [meta.trace_context for _, meta in seen.calls] == [expected_context(producer)] * 2
     for span in consumer_spans(spans):
