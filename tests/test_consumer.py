@@ -923,6 +923,10 @@ def test_report_is_an_immutable_value() -> None:
     assert repr(report).endswith("response={'batchItemFailures': []}, source='sqs')")
     with pytest.raises(AttributeError):
         report.source = "sns"  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        del report.response  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        report.extra = 1  # type: ignore[attr-defined]
     with pytest.raises(TypeError):
         hash(report)
 

@@ -121,7 +121,8 @@ def event_records(event: object) -> tuple[Trigger, list[Any]]:
     The source is read from the first record: Lambda never mixes sources in one event.
     Raises :class:`EventShapeError` for an event of no known shape.
     """
-    if not isinstance(event, Mapping):
+    # (a dict is tested first: the ABC check costs ~0.3 µs per call, this ~0.03)
+    if type(event) is not dict and not isinstance(event, Mapping):
         raise EventShapeError(
             f"event: expected a JSON object (a Lambda event), got {type(event).__name__}",
             found=type(event).__name__,
@@ -132,7 +133,7 @@ def event_records(event: object) -> tuple[Trigger, list[Any]]:
             return SQS, []
         first = recs[0]
         src = None
-        if isinstance(first, Mapping):
+        if type(first) is dict or isinstance(first, Mapping):
             src = first.get("eventSource") or first.get("EventSource")
         trigger = _RECORD_SOURCES.get(src) if isinstance(src, str) else None
         if trigger is None:
@@ -251,14 +252,16 @@ def _str(value: object) -> str | None:
 def is_fifo_record(rec: Any) -> bool:
     """True for a record of a FIFO queue: its ARN ends in ``.fifo``, or it carries the
     ``SequenceNumber`` and ``MessageGroupId`` only FIFO queues give."""
-    if not isinstance(rec, Mapping):
+    if type(rec) is not dict and not isinstance(rec, Mapping):  # (a dict: no ABC check)
         return False
     arn = rec.get("eventSourceARN")
     if isinstance(arn, str) and arn.endswith(".fifo"):
         return True
     system = rec.get("attributes")
     return (
-        isinstance(system, Mapping) and "SequenceNumber" in system and ("MessageGroupId" in system)
+        (type(system) is dict or isinstance(system, Mapping))
+        and "SequenceNumber" in system
+        and ("MessageGroupId" in system)
     )
 
 

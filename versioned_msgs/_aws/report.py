@@ -70,33 +70,25 @@ class Report:
     never pays for one result object per record.
     """
 
-    __slots__ = ("_items", "_records", "_runs", "response", "source")
+    # Private slots behind read-only properties: a report is built with plain slot stores
+    # (about 0.2 µs; five ``object.__setattr__`` calls past a refusing ``__setattr__`` cost
+    # 1.3 µs, once per invocation), and ``response`` and ``source`` cannot be set.
+    __slots__ = ("_items", "_records", "_response", "_runs", "_source")
 
     _items: list[Any] | None
     _records: list[RecordResult] | None
     _runs: list[tuple[int, Outcome]] | None
-    response: dict[str, Any] | None
-    source: str
+    _response: dict[str, Any] | None
+    _source: str
 
     def __init__(
         self, records: list[RecordResult], response: dict[str, Any] | None, source: str
     ) -> None:
-        self._fill(records, None, None, response, source)
-
-    def _fill(
-        self,
-        records: list[RecordResult] | None,
-        items: list[Any] | None,
-        runs: list[tuple[int, Outcome]] | None,
-        response: dict[str, Any] | None,
-        source: str,
-    ) -> None:
-        _set = object.__setattr__
-        _set(self, "_records", records)
-        _set(self, "_items", items)
-        _set(self, "_runs", runs)
-        _set(self, "response", response)
-        _set(self, "source", source)
+        self._records = records
+        self._items = None
+        self._runs = None
+        self._response = response
+        self._source = source
 
     @classmethod
     def _compact(
@@ -111,10 +103,27 @@ class Report:
         from ``items[index]`` on until the next run."""
         self = cls.__new__(cls)
         if runs:
-            self._fill(None, items, runs, response, source)
+            self._records = None
+            self._items = items
+            self._runs = runs
         else:
-            self._fill(items, None, None, response, source)
+            self._records = items
+            self._items = None
+            self._runs = None
+        self._response = response
+        self._source = source
         return self
+
+    @property
+    def response(self) -> dict[str, Any] | None:
+        """What Lambda expects back: ``{"batchItemFailures": [...]}`` for SQS and Kinesis,
+        None for the asynchronous sources."""
+        return self._response
+
+    @property
+    def source(self) -> str:
+        """The source that invoked the function (``"sqs"``, ``"kinesis"``...)."""
+        return self._source
 
     @property
     def records(self) -> list[RecordResult]:
@@ -122,8 +131,8 @@ class Report:
         records = self._records
         if records is None:
             records = _materialise(self._items, self._runs)
-            object.__setattr__(self, "_records", records)
-            object.__setattr__(self, "_items", None)
+            self._records = records
+            self._items = None
         return records
 
     @property
@@ -151,12 +160,6 @@ class Report:
                 k = (m.type, m.version, r.outcome)
             out[k] = out.get(k, 0) + 1
         return out
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"Report is immutable: cannot set {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"Report is immutable: cannot delete {name!r}")
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Report):
