@@ -38,8 +38,22 @@ class S3Object(msgspec.Struct, frozen=True, kw_only=True):
     metadata: dict[str, str] = {}
 
 
-def _quote_etag(etag: str) -> str:
-    return etag if etag.startswith('"') else f'"{etag}"'
+def s3_object(bucket: str, key: str, body: bytes, resp: dict[str, Any]) -> S3Object:
+    """The object :meth:`S3Reader.read` read: its stamp read from the response's
+    ``Metadata`` and ``ContentType`` (raises :class:`StampError` for a malformed one)."""
+    content_type = resp.get("ContentType")
+    metadata = resp.get("Metadata")
+    stamp = Stamp.from_s3_metadata(metadata, content_type=content_type)
+    return S3Object(
+        bucket=bucket,
+        key=key,
+        body=body,
+        stamp=stamp,
+        etag=resp.get("ETag"),
+        version_id=resp.get("VersionId"),
+        content_type=content_type,
+        metadata=dict(metadata) if isinstance(metadata, dict) else {},
+    )
 
 
 class S3Reader:
@@ -86,15 +100,29 @@ class S3Reader:
         first. Raises :class:`StaleObjectError` when the object was overwritten (412) or
         deleted (404).
         """
+        body, resp = self.read(bucket, key, etag=etag, version_id=version_id, size=size)
+        return s3_object(bucket, key, body, resp)
+
+    def read(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        etag: str | None = None,
+        version_id: str | None = None,
+        size: int | None = None,
+    ) -> tuple[bytes, dict[str, Any]]:
+        """:meth:`fetch`'s requests and checks: the object's body and the GetObject response
+        (its ``Body`` read and closed), the stamp not read yet (:func:`s3_object` reads it)."""
         kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
         if etag:
-            kwargs["IfMatch"] = _quote_etag(etag)
+            kwargs["IfMatch"] = etag if etag.startswith('"') else f'"{etag}"'
         if version_id:
             kwargs["VersionId"] = version_id
-        pinned = bool(etag or version_id) and type(size) is int and size >= 0
+        s3 = self._s3 or self.s3
         try:
-            if not pinned:
-                size = self.s3.head_object(**kwargs).get("ContentLength")
+            if not ((etag or version_id) and type(size) is int and size >= 0):  # not pinned
+                size = s3.head_object(**kwargs).get("ContentLength")
             if isinstance(size, int) and size > self.max_bytes:
                 raise LimitExceededError(
                     f"s3://{bucket}/{key}: object of {size} bytes is larger than max_bytes "
@@ -103,7 +131,7 @@ class S3Reader:
                     allowed=self.max_bytes,
                     actual=size,
                 )
-            resp = self.s3.get_object(**kwargs)
+            resp = s3.get_object(**kwargs)
         except Exception as exc:
             # (botocore imported here, on the error path: a read that succeeds needs none)
             from botocore.exceptions import ClientError
@@ -153,19 +181,7 @@ class S3Reader:
                 allowed=self.max_bytes,
                 actual=len(body),
             )
-        content_type = resp.get("ContentType")
-        metadata = resp.get("Metadata")
-        stamp = Stamp.from_s3_metadata(metadata, content_type=content_type)
-        return S3Object(
-            bucket=bucket,
-            key=key,
-            body=body,
-            stamp=stamp,
-            etag=resp.get("ETag"),
-            version_id=resp.get("VersionId"),
-            content_type=content_type,
-            metadata=dict(metadata) if isinstance(metadata, dict) else {},
-        )
+        return body, resp
 
     @overload
     def get(
