@@ -771,7 +771,7 @@ class Consumer:
                 read = self._read_notified(r.message_id, bucket, key, r.etag, r.version_id, r.size)
             else:
                 self._check_bucket(r.kind, bucket, r.message_id)
-                read = self.reader.read(bucket, key)
+                read = self.reader._read(bucket, key)
             return s3_object(bucket, key, *read)
         except Exception as exc:
             return _read_failed(r, exc)
@@ -789,7 +789,7 @@ class Consumer:
         object (the record's fields as arguments): its body and the GetObject response, the
         stamp not read yet. Raises what :meth:`_read_object` turns into a result."""
         self._check_bucket(OBJECT, bucket, mid)
-        return self.reader.read(bucket, key, etag=etag, version_id=version_id, size=size)
+        return self.reader._read(bucket, key, etag, version_id, size)
 
     def _finish_read(
         self, r: Record, read: tuple[bytes, dict[str, Any]] | Exception
