@@ -295,29 +295,31 @@ class Kinesis(_TextCarrier):
 # ---- S3 notifications in SQS ------------------------------------------------------------------
 
 
-class _S3Bucket(msgspec.Struct):
+# (gc=False: decoded JSON holds no cycles, and untracked Structs cost ~800 instructions less
+# per notification)
+class _S3Bucket(msgspec.Struct, gc=False):
     name: Any
 
 
-class _S3ObjectRef(msgspec.Struct):
+class _S3ObjectRef(msgspec.Struct, gc=False):
     key: Any
     eTag: Any = None
     versionId: Any = None
     size: Any = None
 
 
-class _S3Entity(msgspec.Struct):
+class _S3Entity(msgspec.Struct, gc=False):
     bucket: _S3Bucket
     object: _S3ObjectRef
 
 
-class _S3Record(msgspec.Struct):
+class _S3Record(msgspec.Struct, gc=False):
     s3: _S3Entity
     eventSource: Any = None
     eventName: Any = None
 
 
-class _S3Notification(msgspec.Struct):
+class _S3Notification(msgspec.Struct, gc=False):
     Records: list[_S3Record]
     vmsg: msgspec.Raw = _ABSENT  # a first key "vmsg": an embedded envelope instead
     Type: msgspec.Raw | None = None  # perhaps an SNS envelope instead
