@@ -421,7 +421,7 @@ class S3InSqs:
             raise HandBack("record shape")
         key = _unquote_plus(raw_key)
         # the Record's fields as events._s3_target sets them (the Record itself is made only
-        # for a record handed back: ~2,500 instructions a record)
+        # for a record handed back: ~1,800 instructions a record)
         mid = mid or f"s3://{bucket}/{key}"
         etag = ref.eTag
         if type(etag) is not str:

@@ -124,8 +124,8 @@ class S3Reader:
         """:meth:`fetch`'s requests and checks: the object's body and the GetObject response
         (its ``Body`` read and closed), the stamp not read yet (:func:`s3_object` reads it)."""
         match = (etag if etag[0] == '"' else f'"{etag}"') if etag else None
-        s3 = self._s3 or self.s3
         try:
+            s3 = self.s3
             if not ((etag or version_id) and type(size) is int and size >= 0):  # not pinned
                 size = s3.head_object(**_request(bucket, key, match, version_id)).get(
                     "ContentLength"
