@@ -592,6 +592,23 @@ OBJECTS = (
     "superseded",  # 412
     "unreachable",  # a network error
     "traced",  # traceparent in the object's metadata
+    # metadata as a client may answer it
+    "upper-keys",  # VMSG-TYPE...: keys are compared lowercased
+    "colliding-keys",  # vmsg-version then VMSG-VERSION: the last one wins
+    "colliding-keys-swapped",  # the same two keys in the other order: the other one wins
+    "reordered",  # the stamp's keys in another order, and a user key first
+    "user-metadata",  # a key of the user's after the stamp
+    "mangled-key",  # vmsg_type (a proxy's rewrite): malformed
+    "half-stamp",  # vmsg-type without vmsg-version: malformed
+    "no-content-type",  # ContentType absent: JSON
+    "octet-stream",  # S3's default ContentType: JSON
+    "no-metadata",  # Metadata absent from the response
+    "metadata-mapping",  # Metadata a read-only mapping, not a dict
+    "traced-state",  # traceparent and tracestate
+    "traced-upper",  # TraceParent
+    "traced-malformed",  # a traceparent that is not one: no trace context
+    "no-length",  # ContentLength absent from the response
+    "length-lie",  # ContentLength smaller than the body
 )
 #: How the notification differs from what S3 writes.
 NOTES = (
@@ -599,13 +616,33 @@ NOTES = (
     "removed",  # ObjectRemoved: skipped, nothing read
     "two-objects",
     "encoded-key",  # a space and a percent sign in the key
+    "plus-key",  # a plus sign (encoded %2B) and a space (encoded +) in the key
     "no-etag",  # with a size, read after a HeadObject
+    "quoted-etag",  # the ETag with its quotes
+    "stale-etag",  # another ETag than the object's: 412
+    "etag-number",  # an ETag that is not a string: none, read after a HeadObject
+    "versioned",  # an ETag and a version id: both sent
+    "version-only",  # a version id and no ETag: pinned by the version
     "version-null",
     "size-bool",
+    "no-size",  # read after a HeadObject
+    "size-lie",  # a size smaller than the object's
     "arn-bucket",  # an access point ARN: not read without allowed_buckets
     "empty-message-id",
     "sns-keys",  # Type/Message/TopicArn: read as an SNS envelope
     "other-source",  # eventSource not aws:s3
+)
+#: The ETag every object of :class:`MemoryS3` has.
+ETAG = '"etag"'
+ARN_BUCKET = "arn:aws:s3:us-east-1:123456789012:accesspoint/ap"
+#: (max_bytes, allowed_buckets) of both consumers: the default, or a cap most test objects
+#: exceed (the v1 payload, 11 bytes, does not), and allow-lists with and without the buckets.
+READERS = (
+    (None, None),
+    (30, None),
+    (None, frozenset({"bucket"})),
+    (None, frozenset({"bucket", ARN_BUCKET})),
+    (30, frozenset({"other-bucket"})),
 )
 
 
@@ -616,42 +653,102 @@ class ObjectKind:
     note: str = "as-sent"
 
 
+@dataclass
+class StoredObject:
+    how: str
+    body: bytes
+    metadata: Any  # the response's Metadata (None: absent)
+    content_type: str | None  # None: absent
+
+
 class MemoryS3:
-    """An S3 client serving objects from memory and counting every request."""
+    """An S3 client serving objects from memory, honouring ``IfMatch`` (every object's ETag
+    is :data:`ETAG`) and counting every request with all its parameters."""
 
     def __init__(self) -> None:
-        self.objects: dict[str, tuple[str, bytes, dict[str, str], str]] = {}
-        self.requests: Counter[str] = Counter()
+        self.objects: dict[str, StoredObject] = {}
+        self.requests: Counter[tuple[str, tuple[tuple[str, Any], ...]]] = Counter()
 
-    def _object(self, op: str, Key: str, **kwargs: Any) -> tuple[bytes, dict[str, str], str]:
+    def _object(self, op: str, **request: Any) -> StoredObject:
         from botocore.exceptions import ClientError
 
-        self.requests[Key] += 1
-        how, body, metadata, content_type = self.objects[Key]
+        self.requests[op, tuple(sorted(request.items()))] += 1
+        stored = self.objects[request["Key"]]
+        how = stored.how
         if how == "unreachable":
             raise ConnectionError("no route to S3 in this test")
-        if how in ("gone", "superseded"):
+        match = request.get("IfMatch")
+        if how in ("gone", "superseded") or match not in (None, ETAG):
             status, code = (404, "NoSuchKey") if how == "gone" else (412, "PreconditionFailed")
             raise ClientError(
                 {"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, op
             )
-        return body, metadata, content_type
+        return stored
 
-    def head_object(self, **kwargs: Any) -> dict[str, Any]:
-        body, _, _ = self._object("HeadObject", **kwargs)
-        return {"ContentLength": len(body)}
+    @staticmethod
+    def _length(stored: StoredObject) -> dict[str, Any]:
+        if stored.how == "no-length":
+            return {}
+        return {"ContentLength": 5 if stored.how == "length-lie" else len(stored.body)}
 
-    def get_object(self, **kwargs: Any) -> dict[str, Any]:
+    def head_object(self, **request: Any) -> dict[str, Any]:
+        return self._length(self._object("HeadObject", **request))
+
+    def get_object(self, **request: Any) -> dict[str, Any]:
         import io
 
-        body, metadata, content_type = self._object("GetObject", **kwargs)
-        return {
-            "Body": io.BytesIO(body),
-            "ContentLength": len(body),
-            "Metadata": dict(metadata),
-            "ContentType": content_type,
-            "ETag": '"etag"',
-        }
+        stored = self._object("GetObject", **request)
+        resp: dict[str, Any] = {"Body": io.BytesIO(stored.body), "ETag": ETAG}
+        resp.update(self._length(stored))
+        if stored.metadata is not None:
+            # a fresh dict for each response, as boto3 makes
+            metadata = stored.metadata
+            resp["Metadata"] = dict(metadata) if isinstance(metadata, dict) else metadata
+        if stored.content_type is not None:
+            resp["ContentType"] = stored.content_type
+        return resp
+
+
+def _object_metadata(how: str, stamp: dict[str, str], i: int) -> Any:
+    """The Metadata a GetObject of an object of kind ``how`` answers (None: absent)."""
+    metadata: dict[str, str] = dict(stamp)
+    if how in ("unstamped", "embedded"):
+        metadata = {}
+    elif how == "malformed-stamp":
+        metadata["vmsg-version"] = "02"
+    elif how == "traced":
+        metadata["traceparent"] = TRACEPARENT % i
+    elif how == "upper-keys":
+        metadata = {k.upper(): v for k, v in stamp.items()}
+    elif how in ("colliding-keys", "colliding-keys-swapped"):
+        version = stamp["vmsg-version"]
+        pair = [("vmsg-version", version), ("VMSG-VERSION", "7" if version != "7" else "6")]
+        if how == "colliding-keys-swapped":
+            pair.reverse()
+        metadata = {k: v for k, v in stamp.items() if k != "vmsg-version"}
+        metadata.update(pair)
+    elif how == "reordered":
+        metadata = {"tenant": "acme", **dict(reversed(list(stamp.items())))}
+    elif how == "user-metadata":
+        metadata["tenant"] = "acme"
+    elif how == "mangled-key":
+        metadata["vmsg_type"] = metadata.pop("vmsg-type")
+    elif how == "half-stamp":
+        del metadata["vmsg-version"]
+    elif how == "no-metadata":
+        return None
+    elif how == "metadata-mapping":
+        import types
+
+        return types.MappingProxyType(metadata)
+    elif how == "traced-state":
+        metadata["traceparent"] = TRACEPARENT % i
+        metadata["tracestate"] = f"vendor=x{i}"
+    elif how == "traced-upper":
+        metadata["TraceParent"] = TRACEPARENT % i
+    elif how == "traced-malformed":
+        metadata["traceparent"] = "00-zz"
+    return metadata
 
 
 def s3_notification_record(kind: ObjectKind, i: int, s3: MemoryS3) -> dict[str, Any]:
@@ -659,42 +756,47 @@ def s3_notification_record(kind: ObjectKind, i: int, s3: MemoryS3) -> dict[str, 
     from versioned_msgs.testing import s3_event
 
     enc = encoded(kind.payload, i)
-    key = f"orders/{i} 100%.json" if kind.note == "encoded-key" else f"orders/{i}.json"
+    key = {
+        "encoded-key": f"orders/{i} 100%.json",
+        "plus-key": f"orders/{i}+1 now.json",
+    }.get(kind.note, f"orders/{i}.json")
     body = enc.body
-    metadata = enc.stamp.to_s3_metadata()
-    content_type = "application/json"
+    content_type: str | None = {
+        "text-content": "text/plain",
+        "no-content-type": None,
+        "octet-stream": "binary/octet-stream",
+    }.get(kind.obj, "application/json")
     how = kind.obj
-    if how in ("unstamped", "embedded"):
-        metadata = {}
     if how in ("embedded", "stamped-embedded"):
         body = enc.embedded()
-    elif how == "malformed-stamp":
-        metadata["vmsg-version"] = "02"
-    elif how == "text-content":
-        content_type = "text/plain"
-    elif how == "traced":
-        metadata["traceparent"] = TRACEPARENT % i
     elif how == "not-json":
         body = b"not json"
     elif how == "misfit":
         body = b'{"id":5,"qty":"x","number":"x"}'
-    s3.objects[key] = (how, body, metadata, content_type)
-    bucket = (
-        "arn:aws:s3:us-east-1:123456789012:accesspoint/ap"
-        if kind.note == "arn-bucket"
-        else "bucket"
-    )
+    metadata = _object_metadata(how, enc.stamp.to_s3_metadata(), i)
+    s3.objects[key] = StoredObject(how, body, metadata, content_type)
     note = s3_event(
-        bucket,
+        ARN_BUCKET if kind.note == "arn-bucket" else "bucket",
         key,
-        None if kind.note == "no-etag" else "etag",
-        "null" if kind.note == "version-null" else None,
+        None if kind.note in ("no-etag", "version-only") else "etag",
+        {"version-null": "null", "versioned": "v7", "version-only": "v7"}.get(kind.note),
         event_name="ObjectRemoved:Delete" if kind.note == "removed" else "ObjectCreated:Put",
         size=len(body),
     )
     s3rec = note["Records"][0]
+    obj = s3rec["s3"]["object"]
     if kind.note == "size-bool":
-        s3rec["s3"]["object"]["size"] = True
+        obj["size"] = True
+    elif kind.note == "no-size":
+        del obj["size"]
+    elif kind.note == "size-lie":
+        obj["size"] = 1
+    elif kind.note == "quoted-etag":
+        obj["eTag"] = ETAG
+    elif kind.note == "stale-etag":
+        obj["eTag"] = "0123abcd"
+    elif kind.note == "etag-number":
+        obj["eTag"] = 5
     elif kind.note == "two-objects":
         note["Records"].append(copy.deepcopy(s3rec))
     elif kind.note == "sns-keys":
@@ -708,6 +810,23 @@ def s3_notification_record(kind: ObjectKind, i: int, s3: MemoryS3) -> dict[str, 
     return rec
 
 
+def s3_harness(
+    config: Config | None = None,
+    fail: frozenset[int] = frozenset(),
+    reader: tuple[int | None, frozenset[str] | None] = (None, None),
+) -> tuple[Any, MemoryS3]:
+    """A harness whose consumer reads a fresh :class:`MemoryS3` under ``reader``'s limits."""
+    harness = build(config, fail)
+    s3 = MemoryS3()
+    consumer = harness.consumer
+    consumer.reader._s3 = s3
+    max_bytes, allowed = reader
+    if max_bytes is not None:
+        consumer.reader.max_bytes = max_bytes
+    consumer.allowed_buckets = allowed
+    return harness, s3
+
+
 good_object = st.builds(ObjectKind, payload=st.sampled_from(("v1", "v2")))
 any_object = st.builds(
     ObjectKind,
@@ -717,33 +836,34 @@ any_object = st.builds(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(
     config=configs,
     kinds=st.lists(st.one_of(good_object, any_object), min_size=1, max_size=8),
     fail=st.frozensets(st.integers(0, 7), max_size=2),
+    reader=st.sampled_from(READERS),
 )
 def test_each_s3_notification_in_sqs_gets_what_it_gets_alone_and_is_read_once(
-    config: Config, kinds: list[ObjectKind], fail: frozenset[int]
+    config: Config,
+    kinds: list[ObjectKind],
+    fail: frozenset[int],
+    reader: tuple[int | None, frozenset[str] | None],
 ) -> None:
     """S3 notifications in SQS bodies (objects stamped or not, enveloped, malformed, not
-    JSON, gone, superseded, unreachable; notifications removed, of two objects, with encoded
-    keys, without an ETag, of an access point, with another source's keys), under any
-    policies: each record gets the reference path's result, and the fast path sends exactly
-    the S3 requests the reference path sends (an object read once, never again after a
-    hand-back)."""
-    reference = build(config, fail)
-    ref_s3 = MemoryS3()
-    reference.consumer.reader._s3 = ref_s3
+    JSON, gone, superseded, unreachable, too large; metadata keys in any case or order,
+    colliding, mangled, absent; notifications removed, of two objects, with encoded keys,
+    with or without an ETag or a version id, of an access point, with another source's
+    keys), under any policies, size caps and allow-lists: each record gets the reference
+    path's result, and the fast path sends exactly the S3 requests the reference path sends,
+    parameters and all (an object read once, never again after a hand-back)."""
+    reference, ref_s3 = s3_harness(config, fail, reader)
     records = [s3_notification_record(k, i, ref_s3) for i, k in enumerate(kinds)]
     alone = [
         reference.consumer._process({"Records": [copy.deepcopy(r)]}, fast=False).records[0:]
         for r in records
     ]
-    fast = build(config, fail)
-    fast_s3 = MemoryS3()
+    fast, fast_s3 = s3_harness(config, fail, reader)
     fast_s3.objects = ref_s3.objects
-    fast.consumer.reader._s3 = fast_s3
     report = fast.consumer.process({"Records": copy.deepcopy(records)}, None)
     assert_same_results(report.records, [r for results in alone for r in results])
     assert fast.log.calls == reference.log.calls
@@ -755,17 +875,158 @@ def test_each_s3_notification_in_sqs_gets_what_it_gets_alone_and_is_read_once(
 def test_the_fast_path_finishes_s3_notifications_reading_each_object_once() -> None:
     """Notifications of stamped objects at two versions: the fast path finishes every
     record with one GetObject each (the event's size trusted, no HeadObject)."""
-    s3 = MemoryS3()
     kinds = [ObjectKind("v1" if i % 3 == 0 else "v2") for i in range(6)]
+    harness, s3 = s3_harness()
     event = {"Records": [s3_notification_record(k, i, s3) for i, k in enumerate(kinds)]}
-    consumer = build().consumer
-    consumer.reader._s3 = s3
+    consumer = harness.consumer
     report, fast, handed_back = run(consumer, copy.deepcopy(event))
     assert (fast, handed_back) == (6, Counter())
     assert set(s3.requests.values()) == {1}
+    assert {op for op, _ in s3.requests} == {"GetObject"}
     assert outcomes(report) == ["upgraded" if k.payload == "v1" else "handled" for k in kinds]
     assert {r.meta.bucket for r in report.records if r.meta} == {"bucket"}
     assert [r.meta.key for r in report.records if r.meta] == [f"orders/{i}.json" for i in range(6)]
+
+
+#: Objects and notifications the fast path finishes itself, each with its own metadata.
+FAST_S3 = (
+    ObjectKind(obj="upper-keys"),
+    ObjectKind(obj="reordered"),
+    ObjectKind(obj="user-metadata"),
+    ObjectKind(obj="traced"),
+    ObjectKind(obj="traced-state"),
+    ObjectKind(obj="traced-upper"),
+    ObjectKind(obj="traced-malformed"),
+    ObjectKind(obj="colliding-keys-swapped"),  # (the stamp's own version last: it wins)
+    ObjectKind(obj="no-content-type"),
+    ObjectKind(obj="octet-stream"),
+    ObjectKind(obj="no-length"),
+    ObjectKind(note="plus-key"),
+    ObjectKind(note="encoded-key"),
+    ObjectKind(note="quoted-etag"),
+    ObjectKind(note="versioned"),
+    ObjectKind(note="version-only"),
+    ObjectKind(note="version-null"),
+    ObjectKind(note="empty-message-id"),
+)
+
+
+@pytest.mark.parametrize("kind", FAST_S3, ids=lambda k: f"{k.obj}-{k.note}")
+def test_the_fast_path_finishes_s3_metadata_and_keys_as_the_reference_path(
+    kind: ObjectKind,
+) -> None:
+    """Metadata keys in any case and order (colliding ones too), trace contexts, content
+    types, encoded keys, quoted ETags and version ids: a batch alternating the variant with
+    a plain stamped object is finished by the fast path, with the reference path's result
+    for every record and the same S3 requests."""
+    kinds = [kind if i % 2 == 0 else ObjectKind() for i in range(6)]
+    reference, ref_s3 = s3_harness()
+    records = [s3_notification_record(k, i, ref_s3) for i, k in enumerate(kinds)]
+    expected = reference.consumer._process({"Records": copy.deepcopy(records)}, fast=False)
+    fast, fast_s3 = s3_harness()
+    fast_s3.objects = ref_s3.objects
+    report, done, handed_back = run(fast.consumer, {"Records": copy.deepcopy(records)})
+    assert (done, handed_back) == (6, Counter())
+    assert_same_results(report.records, expected.records)
+    assert fast_s3.requests == ref_s3.requests
+    assert outcomes(report) == ["handled"] * 6
+
+
+def test_s3_metadata_whose_keys_collide_is_read_in_its_own_order() -> None:
+    """vmsg-version and VMSG-VERSION in one object's metadata: the last one wins, so two
+    objects with equal metadata dicts in another order carry different stamps (v2, then v7).
+    Alternating them, the v2 one first, each record gets its own order's result: a carrier
+    equal as a dict but not in order is read again, not taken for the last one."""
+    kinds = [ObjectKind(obj="colliding-keys" + ("" if i % 2 else "-swapped")) for i in range(6)]
+    reference, ref_s3 = s3_harness()
+    records = [s3_notification_record(k, i, ref_s3) for i, k in enumerate(kinds)]
+    assert ref_s3.objects["orders/0.json"].metadata == ref_s3.objects["orders/1.json"].metadata
+    expected = reference.consumer._process({"Records": copy.deepcopy(records)}, fast=False)
+    fast, fast_s3 = s3_harness()
+    fast_s3.objects = ref_s3.objects
+    report, done, handed_back = run(fast.consumer, {"Records": copy.deepcopy(records)})
+    assert (done, handed_back) == (3, Counter({"no fast plan": 3}))  # (v7: newer, retried)
+    assert_same_results(report.records, expected.records)
+    assert outcomes(report) == ["handled", "retried"] * 3
+
+
+def test_s3_notifications_read_the_stamp_once_per_distinct_metadata(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The carrier is the object's ContentType and Metadata: equal ones (each response its
+    own dict) are read once; a change of either is read again."""
+    from versioned_msgs._core.stamp import Stamp
+
+    calls: list[Any] = []
+    read = Stamp.from_s3_metadata
+
+    def counting(cls: Any, metadata: Any, *, content_type: str | None = None) -> Any:
+        calls.append((dict(metadata), content_type))
+        return read(metadata, content_type=content_type)
+
+    monkeypatch.setattr(Stamp, "from_s3_metadata", classmethod(counting))
+    kinds = [
+        ObjectKind(),
+        ObjectKind(),
+        ObjectKind(obj="octet-stream"),
+        ObjectKind(obj="octet-stream"),
+        ObjectKind(obj="user-metadata"),
+        ObjectKind(),
+    ]
+    harness, s3 = s3_harness()
+    event = {"Records": [s3_notification_record(k, i, s3) for i, k in enumerate(kinds)]}
+    _, fast, handed_back = run(harness.consumer, event)
+    assert (fast, handed_back) == (6, Counter())
+    stamp = {"vmsg-type": "order.created", "vmsg-version": "2"}
+    assert calls == [
+        (stamp, "application/json"),
+        (stamp, "binary/octet-stream"),
+        ({**stamp, "tenant": "acme"}, "application/json"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("kind", "reader", "outcome", "reason"),
+    [
+        (ObjectKind(obj="gone"), (None, None), "skipped", "object"),
+        (ObjectKind(note="stale-etag"), (None, None), "skipped", "object"),
+        (ObjectKind(obj="unreachable"), (None, None), "failed", "object"),
+        (ObjectKind(note="arn-bucket"), (None, None), "rejected", "object"),
+        (ObjectKind(), (None, frozenset({"other-bucket"})), "rejected", "object"),
+        (ObjectKind(), (10, None), "rejected", "object"),  # the event's size
+        (ObjectKind(note="size-lie"), (10, None), "rejected", "object"),  # ContentLength
+        (ObjectKind(obj="no-length"), (10, None), "rejected", "object"),  # the body read
+        (ObjectKind(obj="malformed-stamp"), (None, None), "rejected", "no fast plan"),
+        (ObjectKind(obj="mangled-key"), (None, None), "rejected", "no fast plan"),
+        (ObjectKind(obj="half-stamp"), (None, None), "rejected", "no fast plan"),
+        (ObjectKind(obj="no-metadata"), (None, None), "rejected", "no fast plan"),
+        (ObjectKind(obj="metadata-mapping"), (None, None), "handled", "no fast plan"),
+        (ObjectKind(obj="text-content"), (None, None), "rejected", "no fast plan"),
+        (ObjectKind(obj="not-json"), (None, None), "rejected", "body"),
+    ],
+    ids=lambda v: v.obj + "-" + v.note if isinstance(v, ObjectKind) else None,
+)
+def test_s3_objects_the_fast_path_does_not_finish_are_read_once_and_finished_as_the_reference_path(
+    kind: ObjectKind,
+    reader: tuple[int | None, frozenset[str] | None],
+    outcome: str,
+    reason: str,
+) -> None:
+    """Objects that cannot be read (gone, superseded, unreachable, a bucket not allowed,
+    larger than max_bytes by the event's size, the response's ContentLength or the body
+    read) and objects read but not decodable on the fast path (malformed or absent stamps):
+    handed back for the reason given, never read again, with the reference path's result."""
+    reference, ref_s3 = s3_harness(reader=reader)
+    records = [s3_notification_record(kind, 0, ref_s3)]
+    expected = reference.consumer._process({"Records": copy.deepcopy(records)}, fast=False)
+    fast, fast_s3 = s3_harness(reader=reader)
+    fast_s3.objects = ref_s3.objects
+    report, done, handed_back = run(fast.consumer, {"Records": copy.deepcopy(records)})
+    assert (done, handed_back) == (0, Counter({reason: 1}))
+    assert_same_results(report.records, expected.records)
+    assert outcomes(report) == [outcome]
+    assert fast_s3.requests == ref_s3.requests
+    assert sum(n for (op, _), n in fast_s3.requests.items() if op == "GetObject") <= 1
 
 
 # ---- EventBridge -> Lambda -------------------------------------------------------------------

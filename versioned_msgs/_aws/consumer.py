@@ -75,7 +75,7 @@ from .report import (
     Report,
     lambda_response,
 )
-from .s3reader import DEFAULT_MAX_BYTES, S3Object, S3Reader
+from .s3reader import DEFAULT_MAX_BYTES, S3Object, S3Reader, s3_object
 from .sqs_fast import SqsFastPath
 
 __all__ = [
@@ -117,6 +117,7 @@ DEFAULT_MAX_S3_RECORDS = 10
 _ALIAS_SUFFIXES = ("-s3alias", "--ol-s3")
 
 
+@functools.lru_cache(maxsize=256)  # (per S3 notification: ~700 instructions, not ~1,800)
 def _plain_bucket_name(bucket: str) -> bool:
     return ":" not in bucket and "/" not in bucket and not bucket.endswith(_ALIAS_SUFFIXES)
 
@@ -152,6 +153,18 @@ def _utf8(body: str, mid: str | None) -> bytes:
 #: ``ignore`` it; or apply the ``newer`` / ``unknown`` policy.
 Action = Literal["decode", "ignore", "newer", "unknown"]
 Handler = Callable[[Any, Meta], Any]
+
+
+def _read_failed(r: Record, exc: Exception) -> RecordResult:
+    """The result of a record whose S3 object could not be read (``exc``)."""
+    if isinstance(exc, StaleObjectError):
+        # A notification's object overwritten or deleted since: its successor has its own
+        # event. A large payload's object gone is the message lost: never skip that.
+        return RecordResult("skipped" if r.kind == OBJECT else "rejected", r.message_id, None, exc)
+    if isinstance(exc, VersionedMsgsError):
+        # malformed stamps, buckets not allowed, oversized objects: retrying cannot help
+        return RecordResult("rejected", r.message_id, None, exc)
+    return RecordResult("failed", r.message_id, None, exc)  # S3 unreachable, access denied...
 
 
 class Plan:
@@ -299,7 +312,7 @@ class Consumer:
                 ("eventbridge-in-sqs", EventBridgeInSqs(), self._reference_sqs_record),
                 (
                     "s3-in-sqs",
-                    S3InSqs(self._read_object, self._finish_object),
+                    S3InSqs(self._read_notified, self._finish_read),
                     self._reference_sqs_record,
                 ),
                 (KINESIS, KinesisShape(), self._reference_kinesis_record),
@@ -751,30 +764,46 @@ class Consumer:
 
     def _read_object(self, r: Record) -> S3Object | RecordResult:
         """The S3 object an OBJECT or POINTER record names, or the result that ends the
-        record when it cannot be read (bucket not allowed, gone, too large, S3 failing)."""
-        kind = r.kind
-        mid = r.message_id
+        record when it cannot be read (bucket not allowed, gone, too large, S3 failing, a
+        malformed stamp in its metadata)."""
         bucket, key = r.bucket or "", r.key or ""
         try:
-            self._check_bucket(kind, bucket, mid)
-            if kind == OBJECT:
-                return self.reader.fetch(
-                    bucket, key, etag=r.etag, version_id=r.version_id, size=r.size
-                )
-            return self.reader.fetch(bucket, key)
-        except StaleObjectError as exc:
-            # A notification's object overwritten or deleted since: its successor has its own
-            # event. A large payload's object gone is the message lost: never skip that.
-            return RecordResult("skipped" if kind == OBJECT else "rejected", mid, None, exc)
-        except VersionedMsgsError as exc:
-            # malformed stamps, oversized objects: retrying cannot help
-            return RecordResult("rejected", mid, None, exc)
-        except Exception as exc:  # S3 unreachable, access denied...: worth retrying
-            return RecordResult("failed", mid, None, exc)
+            if r.kind == OBJECT:
+                read = self._read_notified(r.message_id, bucket, key, r.etag, r.version_id, r.size)
+            else:
+                self._check_bucket(r.kind, bucket, r.message_id)
+                read = self.reader._read(bucket, key)
+            return s3_object(bucket, key, *read)
+        except Exception as exc:
+            return _read_failed(r, exc)
 
-    def _finish_object(self, r: Record, obj: S3Object) -> RecordResult:
-        """:meth:`_process_body` for an S3 notification's object a fast path already read
-        (never read twice), guarded as :meth:`_process_in_order` guards a record."""
+    def _read_notified(
+        self,
+        mid: str | None,
+        bucket: str,
+        key: str,
+        etag: str | None,
+        version_id: str | None,
+        size: int | None,
+    ) -> tuple[bytes, dict[str, Any]]:
+        """The bucket check and requests of :meth:`_read_object` for an S3 notification's
+        object (the record's fields as arguments): its body and the GetObject response, the
+        stamp not read yet. Raises what :meth:`_read_object` turns into a result."""
+        self._check_bucket(OBJECT, bucket, mid)
+        return self.reader._read(bucket, key, etag, version_id, size)
+
+    def _finish_read(
+        self, r: Record, read: tuple[bytes, dict[str, Any]] | Exception
+    ) -> RecordResult:
+        """The rest of :meth:`_process_one` for an S3 notification whose object a fast path
+        read with :meth:`_read_notified` (never read twice), or failed to read (``read`` the
+        exception), guarded as :meth:`_process_in_order` guards a record."""
+        if isinstance(read, Exception):
+            return _read_failed(r, read)
+        try:
+            obj = s3_object(r.bucket or "", r.key or "", *read)
+        except Exception as exc:
+            return _read_failed(r, exc)
         try:
             return self._process_body(r, None, obj)
         except Exception as exc:  # a bug of ours must not lose the record

@@ -38,8 +38,32 @@ class S3Object(msgspec.Struct, frozen=True, kw_only=True):
     metadata: dict[str, str] = {}
 
 
-def _quote_etag(etag: str) -> str:
-    return etag if etag.startswith('"') else f'"{etag}"'
+def s3_object(bucket: str, key: str, body: bytes, resp: dict[str, Any]) -> S3Object:
+    """The object :meth:`S3Reader._read` read: its stamp read from the response's
+    ``Metadata`` and ``ContentType`` (raises :class:`StampError` for a malformed one)."""
+    content_type = resp.get("ContentType")
+    metadata = resp.get("Metadata")
+    stamp = Stamp.from_s3_metadata(metadata, content_type=content_type)
+    return S3Object(
+        bucket=bucket,
+        key=key,
+        body=body,
+        stamp=stamp,
+        etag=resp.get("ETag"),
+        version_id=resp.get("VersionId"),
+        content_type=content_type,
+        metadata=dict(metadata) if isinstance(metadata, dict) else {},
+    )
+
+
+def _request(bucket: str, key: str, match: str | None, version_id: str | None) -> dict[str, Any]:
+    """A HeadObject's or GetObject's parameters: ``IfMatch`` and ``VersionId`` when set."""
+    request: dict[str, Any] = {"Bucket": bucket, "Key": key}
+    if match is not None:
+        request["IfMatch"] = match
+    if version_id:
+        request["VersionId"] = version_id
+    return request
 
 
 class S3Reader:
@@ -86,15 +110,26 @@ class S3Reader:
         first. Raises :class:`StaleObjectError` when the object was overwritten (412) or
         deleted (404).
         """
-        kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
-        if etag:
-            kwargs["IfMatch"] = _quote_etag(etag)
-        if version_id:
-            kwargs["VersionId"] = version_id
-        pinned = bool(etag or version_id) and type(size) is int and size >= 0
+        body, resp = self._read(bucket, key, etag, version_id, size)
+        return s3_object(bucket, key, body, resp)
+
+    def _read(
+        self,
+        bucket: str,
+        key: str,
+        etag: str | None = None,
+        version_id: str | None = None,
+        size: int | None = None,
+    ) -> tuple[bytes, dict[str, Any]]:
+        """:meth:`fetch`'s requests and checks: the object's body and the GetObject response
+        (its ``Body`` read and closed), the stamp not read yet (:func:`s3_object` reads it)."""
+        match = (etag if etag[0] == '"' else f'"{etag}"') if etag else None
         try:
-            if not pinned:
-                size = self.s3.head_object(**kwargs).get("ContentLength")
+            s3 = self.s3
+            if not ((etag or version_id) and type(size) is int and size >= 0):  # not pinned
+                size = s3.head_object(**_request(bucket, key, match, version_id)).get(
+                    "ContentLength"
+                )
             if isinstance(size, int) and size > self.max_bytes:
                 raise LimitExceededError(
                     f"s3://{bucket}/{key}: object of {size} bytes is larger than max_bytes "
@@ -103,7 +138,12 @@ class S3Reader:
                     allowed=self.max_bytes,
                     actual=size,
                 )
-            resp = self.s3.get_object(**kwargs)
+            if match is not None and not version_id:
+                # (an S3 notification's usual read: keywords cost ~2,000 instructions less
+                # than a request dict built and unpacked)
+                resp = s3.get_object(Bucket=bucket, Key=key, IfMatch=match)
+            else:
+                resp = s3.get_object(**_request(bucket, key, match, version_id))
         except Exception as exc:
             # (botocore imported here, on the error path: a read that succeeds needs none)
             from botocore.exceptions import ClientError
@@ -153,19 +193,7 @@ class S3Reader:
                 allowed=self.max_bytes,
                 actual=len(body),
             )
-        content_type = resp.get("ContentType")
-        metadata = resp.get("Metadata")
-        stamp = Stamp.from_s3_metadata(metadata, content_type=content_type)
-        return S3Object(
-            bucket=bucket,
-            key=key,
-            body=body,
-            stamp=stamp,
-            etag=resp.get("ETag"),
-            version_id=resp.get("VersionId"),
-            content_type=content_type,
-            metadata=dict(metadata) if isinstance(metadata, dict) else {},
-        )
+        return body, resp
 
     @overload
     def get(
