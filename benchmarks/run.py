@@ -277,6 +277,9 @@ def consumer_rows(args: argparse.Namespace) -> list[Row]:
     no_digests = orders.sqs_event(reg, n, [4], digests=False)
     fifo = orders.sqs_event(reg, n, [4], fifo_groups=10, trace_ids=True)
     pcurrent = orders.sqs_event(preg, n, [4])
+    # The same number of records in Lambda's default batch size (10): what one invocation
+    # costs besides its records shows here.
+    tens = [orders.sqs_event(reg, 10, [4], seed=i) for i in range(max(1, n // 10))]
     ours = make_consumer(reg, orders.Order)
     typed = make_consumer(typed_reg, orders.Order)
     ours_p = make_consumer(preg, pmodels[4])
@@ -294,6 +297,7 @@ def consumer_rows(args: argparse.Namespace) -> list[Row]:
             ("pydantic", ours_p, pcurrent),
         )
     }
+    notes["tens"] = verify(ours, tens, invocations=True)
     floor = floors.sqs(orders.Order)
     mixed_floor = floors.sqs_each([models[mix[i % len(mix)]] for i in range(n)])
     dict_pipeline = floors.sqs_dict_upgrade(orders.Order, orders._up_3)
@@ -308,6 +312,16 @@ def consumer_rows(args: argparse.Namespace) -> list[Row]:
             n,
             notes["current"],
             group="SQS, msgspec",
+        ),
+        Figure(
+            f"SQS, msgspec, {len(tens)} invocations of 10 records",
+            decode_floor,
+            lambda: [ours(e) for e in tens],
+            lambda: [floor(e) for e in tens],
+            "<= 1.60",
+            10 * len(tens),
+            notes["tens"],
+            group="SQS, 10-record batches",
         ),
         Figure(
             "SQS, msgspec, no md5OfMessageAttributes",
