@@ -51,6 +51,7 @@ from __future__ import annotations
 import itertools
 import math
 import operator
+from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -94,6 +95,7 @@ _GET_BODY = operator.itemgetter("body")
 _GET_MID = operator.itemgetter("messageId")
 _GET_SYSTEM = operator.itemgetter("attributes")
 _GET_GROUP = operator.methodcaller("get", "MessageGroupId")
+_GET_GROUP_ID = operator.itemgetter("MessageGroupId")
 _GET_DATA_TYPE = operator.itemgetter("dataType")
 _GET_STRING_VALUE = operator.itemgetter("stringValue")
 _GROUP = "MessageGroupId"
@@ -101,27 +103,48 @@ _DIGEST = "md5OfMessageAttributes"
 _contains = operator.contains
 _eq = operator.eq
 _repeat = itertools.repeat
+_consume = deque  # deque(iterator, 0) runs an iterator through, keeping nothing
 
 
-def _users_by_name(attrs: list[Any], first: Mapping[str, Any], n: int) -> list[dict[str, Any]]:
-    """:func:`plain_attributes` of each record's own attributes, which all have ``first``'s
-    names: String attributes (a trace id, say) read one name at a time in C-level passes,
-    anything else record by record."""
+def _own_users(attrs: list[Any], first: Mapping[str, Any], n: int) -> list[dict[str, Any]] | None:
+    """Each record's :func:`plain_attributes`, when every record carries stamp attributes
+    equal to ``first``'s (compared in full) and ``first``'s attribute names; None otherwise.
+
+    All C-level passes over the batch. A record has ``first``'s names when it has as many
+    and each of ``first``'s (a KeyError otherwise). String attributes (a trace id, say) are
+    read one name at a time; a name whose values are all equal is set once in the template
+    every record's dict is copied from, the others record by record. Anything but String
+    attributes: :func:`plain_attributes` record by record.
+    """
+    stamp_names = [k for k in first if k.startswith(PREFIX)]
     names = [k for k in first if not k.startswith(PREFIX)]
-    if not names:
-        return list(map(dict, _repeat((), n)))
-    columns = []
+    if not stamp_names or list(map(len, attrs)).count(len(first)) != n:
+        return None
+    stamp = operator.itemgetter(*stamp_names)
     try:
-        for name in names:
-            entries = list(map(operator.itemgetter(name), attrs))
+        if list(map(stamp, attrs)) != [stamp(first)] * n:
+            return None
+        columns = [list(map(operator.itemgetter(name), attrs)) for name in names]
+    except KeyError:  # a record without one of first's names
+        return None
+    template: dict[str, Any] = dict.fromkeys(names)
+    varying: list[tuple[str, list[str]]] = []
+    try:
+        for name, entries in zip(names, columns, strict=True):
             if list(map(_GET_DATA_TYPE, entries)).count("String") != n:
                 raise TypeError  # not all String: plain_attributes reads them
             values = list(map(_GET_STRING_VALUE, entries))
             "".join(values)  # a TypeError unless every value is a str
-            columns.append(values)
+            if values == [values[0]] * n:
+                template[name] = values[0]
+            else:
+                varying.append((name, values))
     except (TypeError, KeyError):
         return list(map(plain_attributes, attrs))
-    return list(map(dict, map(zip, _repeat(names, n), zip(*columns, strict=True))))
+    users = list(map(dict.copy, _repeat(template, n)))
+    for name, values in varying:
+        _consume(map(operator.setitem, users, _repeat(name, n), values), 0)
+    return users
 
 
 def _compact_object(body: str) -> bool:
@@ -376,17 +399,20 @@ class SqsFastPath:
                 # to the per-record loop.
                 if n < 3 or attrs[1] == attrs[2]:
                     return None
-                stamp_attrs = operator.itemgetter(*(k for k in first if k.startswith(PREFIX)))
-                if not all(
-                    map(_eq, map(stamp_attrs, attrs), _repeat(stamp_attrs(first), n))
-                ) or not all(map(_eq, map(dict.keys, attrs), _repeat(first.keys(), n))):
+                users = _own_users(attrs, first, n)
+                if users is None:
                     return None
-                users = _users_by_name(attrs, first, n)
             systems = list(map(_GET_SYSTEM, raw))
-            gids: Iterable[str | None] = _repeat(None, n)  # (no record has a message group)
-            if any(map(_contains, systems, _repeat(_GROUP, n))):
-                gids = list(map(_GET_GROUP, systems))
-                "".join([g for g in gids if g is not None])  # a TypeError unless all are str
+            gids: Iterable[str | None]
+            try:  # every record in a message group (a FIFO queue's batch)
+                groups: list[str] = list(map(_GET_GROUP_ID, systems))
+                "".join(groups)  # a TypeError unless all are str
+                gids = groups
+            except KeyError:
+                gids = _repeat(None, n)  # (no record has a message group)
+                if any(map(_contains, systems, _repeat(_GROUP, n))):
+                    gids = list(map(_GET_GROUP, systems))
+                    "".join([g for g in gids if g is not None])  # a TypeError unless all are str
             mids = list(map(_GET_MID, raw))
             "".join(mids)  # a TypeError unless every message id is a str
             bodies = list(map(_GET_BODY, raw))
