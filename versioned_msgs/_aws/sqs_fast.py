@@ -329,8 +329,14 @@ class SqsFastPath:
                         state = self._load(attrs)
                         misses += 1
                         if snapshot and misses < 8:
-                            seen = {k: dict(a) for k, a in attrs.items()}
-                            if digest is not None:
+                            # (each attribute copied as the mapping it is: dict() would
+                            # also take a list of pairs, whose snapshot then equals a
+                            # mapping of those pairs read otherwise)
+                            try:
+                                seen = {k: {**a} for k, a in attrs.items()}
+                            except TypeError:  # not all mappings: no snapshot
+                                seen = _NO_SNAPSHOT
+                            if digest is not None and seen is not _NO_SNAPSHOT:
                                 by_digest[digest] = (seen, state)
                         snapshot = not snapshot
                     if state is not loaded:
