@@ -1003,6 +1003,8 @@ EDITS = (
     "attributes-none",
     "no-group",
     "group-number",
+    "system-text",  # the record's attributes a str
+    "system-list",
     *(f"stamp:{s}" for s in STAMPS if s != "as-is"),
 )
 
@@ -1045,10 +1047,14 @@ def edit(rec: dict[str, Any], what: str, i: int) -> None:
         set_attribute(attrs, "SQSLargePayloadSize", "Number", "10")
     elif what == "attributes-none":
         rec["messageAttributes"] = None
-    elif what == "no-group":
+    elif what == "no-group" and type(rec["attributes"]) is dict:
         rec["attributes"].pop("MessageGroupId", None)
-    elif what == "group-number":
+    elif what == "group-number" and type(rec["attributes"]) is dict:
         rec["attributes"]["MessageGroupId"] = 7
+    elif what == "system-text":
+        rec["attributes"] = "MessageGroupId"
+    elif what == "system-list":
+        rec["attributes"] = ["MessageGroupId"]
     elif what.startswith("stamp:") and "vmsg-type" in attrs and "vmsg-version" in attrs:
         change_stamp(attrs, what[len("stamp:") :])
     elif type(trace) is dict:
