@@ -974,3 +974,213 @@ def test_an_events_queue_kind_is_read_from_its_first_record_by_both_paths() -> N
         fifo(rec, "g", i)
     report = assert_same_as_reference(Config(), frozenset({0}), event)
     assert outcomes(report) == ["failed", "retried", "handled"]
+
+
+# ---- 5. per-message attributes: a batch taken as a whole, and each way a record can differ
+
+#: Edits to one record of a batch whose records each carry their own trace id (and a
+#: constant tenant): what the record carries then differs from its neighbours'.
+EDITS = (
+    "trace-number",  # the trace id a Number ("7": the int 7)
+    "trace-binary",
+    "trace-missing",
+    "trace-renamed",  # as many names, not the same ones
+    "stamp-for-trace",  # vmsg-content-type added, the trace id removed: as many names
+    "extra-user",
+    "tenant-other",  # the constant attribute another value
+    "tenant-number",  # the constant attribute a Number (of the text "acme")
+    "trace-not-a-dict",
+    "trace-none",
+    "trace-pairs",  # a list of [key, value] pairs: not a mapping
+    "trace-no-data-type",
+    "trace-custom-type",  # String.custom: a String to plain_attributes, not to a count
+    "trace-value-none",
+    "trace-value-int",
+    "trace-value-subclass",  # a str subclass
+    "trace-boto3-shape",
+    "trace-mixed-shape",  # Lambda's keys and boto3's, of other values
+    "size-attribute",  # the trace id replaced by a Number SQSLargePayloadSize (dropped)
+    "attributes-none",
+    "no-group",
+    "group-number",
+    "system-text",  # the record's attributes a str
+    "system-list",
+    *(f"stamp:{s}" for s in STAMPS if s != "as-is"),
+)
+
+
+class Text(str):
+    """A str subclass: plain_attributes reads it the long way round."""
+
+
+def edit(rec: dict[str, Any], what: str, i: int) -> None:
+    """Apply one of EDITS to record ``i``."""
+    attrs = rec["messageAttributes"]
+    if attrs is None:  # (an earlier edit removed them)
+        attrs = rec["messageAttributes"] = {}
+    trace = attrs.get("trace")
+    if what == "trace-number":
+        set_attribute(attrs, "trace", "Number", str(i))
+    elif what == "trace-binary":
+        attrs["trace"] = lambda_attribute({"DataType": "Binary", "BinaryValue": bytes([i])})
+    elif what == "trace-missing":
+        attrs.pop("trace", None)
+    elif what == "trace-renamed" and trace is not None:
+        attrs["span"] = attrs.pop("trace")
+    elif what == "stamp-for-trace":
+        attrs.pop("trace", None)
+        set_attribute(attrs, "vmsg-content-type", "String", "application/json")
+    elif what == "extra-user":
+        set_attribute(attrs, "extra", "String", "x")
+    elif what == "tenant-other" and "tenant" in attrs:
+        attrs["tenant"]["stringValue"] = "other"
+    elif what == "tenant-number" and "tenant" in attrs:
+        attrs["tenant"]["dataType"] = "Number"
+    elif what == "trace-not-a-dict":
+        attrs["trace"] = "t"
+    elif what == "trace-none":
+        attrs["trace"] = None
+    elif what == "trace-pairs":
+        attrs["trace"] = [["dataType", "String"], ["stringValue", f"t{i}"]]
+    elif what == "size-attribute":
+        attrs.pop("trace", None)
+        set_attribute(attrs, "SQSLargePayloadSize", "Number", "10")
+    elif what == "attributes-none":
+        rec["messageAttributes"] = None
+    elif what == "no-group" and type(rec["attributes"]) is dict:
+        rec["attributes"].pop("MessageGroupId", None)
+    elif what == "group-number" and type(rec["attributes"]) is dict:
+        rec["attributes"]["MessageGroupId"] = 7
+    elif what == "system-text":
+        rec["attributes"] = "MessageGroupId"
+    elif what == "system-list":
+        rec["attributes"] = ["MessageGroupId"]
+    elif what.startswith("stamp:") and "vmsg-type" in attrs and "vmsg-version" in attrs:
+        change_stamp(attrs, what[len("stamp:") :])
+    elif type(trace) is dict:
+        if what == "trace-no-data-type":
+            trace.pop("dataType", None)
+        elif what == "trace-custom-type":
+            trace["dataType"] = "String.custom"
+        elif what == "trace-value-none":
+            trace["stringValue"] = None
+        elif what == "trace-value-int":
+            trace["stringValue"] = 5
+        elif what == "trace-value-subclass":
+            trace["stringValue"] = Text(trace["stringValue"])
+        elif what == "trace-boto3-shape":
+            attrs["trace"] = {"DataType": "String", "StringValue": "boto3"}
+        elif what == "trace-mixed-shape":
+            trace.update({"DataType": "Number", "StringValue": "1"})
+
+
+#: Each record's attributes besides its own trace id: a per-message Number, a per-message
+#: Binary, a constant Binary.
+EXTRAS = ("none", "seq", "blob-each", "blob")
+
+
+def traced_batch(n: int, payload: str, extra: str, groups: int) -> list[dict[str, Any]]:
+    """``n`` records of ``payload`` with a constant tenant and a trace id of their own (and
+    ``extra``); ``groups``: a FIFO queue's batch over that many message groups (0: a
+    standard queue's)."""
+    records = [sqs_record(Kind(payload, user="trace"), i) for i in range(n)]
+    for i, rec in enumerate(records):
+        attrs = rec["messageAttributes"]
+        if extra == "seq":
+            set_attribute(attrs, "seq", "Number", str(i))
+        elif extra in ("blob", "blob-each"):
+            value = bytes([i]) if extra == "blob-each" else b"\x00\x01"
+            attrs["blob"] = lambda_attribute({"DataType": "Binary", "BinaryValue": value})
+        if groups:
+            fifo(rec, f"g{i % groups}", i)
+    return records
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    config=configs,
+    n=st.integers(2, 12),
+    payload=st.sampled_from(("v1", "v2", "v2")),
+    extra=st.sampled_from(EXTRAS),
+    groups=st.sampled_from((0, 1, 3, 3)),
+    edits=st.lists(st.tuples(st.integers(0, 11), st.sampled_from(EDITS)), max_size=3),
+    fail=st.frozensets(st.integers(0, 11), max_size=3),
+)
+def test_a_batch_with_per_message_attributes_gets_what_the_reference_path_gives_it(
+    config: Config,
+    n: int,
+    payload: str,
+    extra: str,
+    groups: int,
+    edits: list[tuple[int, str]],
+    fail: frozenset[int],
+) -> None:
+    """Records each carrying their own trace id (beside a constant tenant, and a Number or
+    Binary of their own or not), of a FIFO queue (one or several groups) or not, with up to
+    three records edited (another data type, a name missing, renamed or added, an odd
+    shape, another stamp, no or another group id) and handlers failing: ``process`` gives
+    the reference path's results, groups stopping at their first failure. Unedited, every
+    record is finished by the fast path."""
+    records = traced_batch(n, payload, extra, groups)
+    for index, what in edits:
+        edit(records[index % n], what, index % n)
+    report = assert_same_as_reference(config, fail, {"Records": records})
+    if not edits and config == Config():
+        fast = build(Config(), fail)
+        _, finished, handed_back = run(fast.consumer, {"Records": copy.deepcopy(records)})
+        assert (finished, handed_back) == (n, Counter()) or (groups and fail), handed_back
+        assert len(report.records) == n
+
+
+@pytest.mark.parametrize("extra", EXTRAS)
+@pytest.mark.parametrize("groups", [0, 1, 10])
+def test_a_batch_with_per_message_attributes_is_taken_as_a_whole(extra: str, groups: int) -> None:
+    """Records each carrying their own trace id (and a Number or Binary of their own, or a
+    constant Binary), of a FIFO queue or not: the batch is checked as a whole (not record
+    by record), every record finished by the fast path with the reference path's result,
+    each record's own attributes in its Meta."""
+    records = traced_batch(12, "v2", extra, groups)
+    consumer = build().consumer
+    whole = consumer._sqs_fast._uniform_batch
+    taken: list[bool] = []
+
+    def spy(raw: list[Any], deadline: float) -> Any:
+        got = whole(raw, deadline)
+        taken.append(got is not None)
+        return got
+
+    consumer._sqs_fast._uniform_batch = spy  # type: ignore[method-assign]
+    report = assert_ran_fast(consumer, {"Records": copy.deepcopy(records)})
+    assert taken == [True]
+    expected = build().consumer._process({"Records": copy.deepcopy(records)}, fast=False)
+    assert_same_results(report.records, expected.records)
+    assert [r.meta.attributes["trace"] for r in report.records] == [f"t{i}" for i in range(12)]
+
+
+def test_a_fifo_group_failing_mid_batch_stops_alone_under_per_message_attributes() -> None:
+    """Three groups, records each with their own trace id: a handler failure at record 4
+    (group g1) retries g1's later records, unprocessed, and finishes the others."""
+    records = traced_batch(9, "v2", "seq", 3)
+    report = assert_same_as_reference(Config(), frozenset({4}), {"Records": records})
+    assert outcomes(report) == ["handled"] * 4 + ["failed", "handled", "handled", "retried"] + [
+        "handled"
+    ]
+    consumer = build(fail=frozenset({4})).consumer
+    _, finished, handed_back = run(consumer, {"Records": copy.deepcopy(records)})
+    assert (finished, handed_back) == (8, Counter({"stopped group": 1}))
+
+
+def test_an_attribute_given_as_pairs_lends_nothing_to_the_next_record() -> None:
+    """Regression: a record whose trace id is a list of ``[key, value]`` pairs (not a
+    mapping: plain_attributes leaves it out), then a record whose trace id is the mapping of
+    those pairs: the second gets its own trace id. The per-record loop's snapshot once
+    copied each attribute with ``dict()``, which turned the pairs into that mapping, so the
+    second record compared equal to it and borrowed the first's user attributes."""
+    records = traced_batch(2, "v2", "none", 0)
+    records[0]["messageAttributes"]["trace"] = [["dataType", "String"], ["stringValue", "x"]]
+    records[1]["messageAttributes"]["trace"] = {"dataType": "String", "stringValue": "x"}
+    report = assert_same_as_reference(Config(), frozenset(), {"Records": records})
+    assert [r.meta.attributes for r in report.records] == [
+        {"tenant": "acme"},
+        {"tenant": "acme", "trace": "x"},
+    ]

@@ -51,7 +51,8 @@ from __future__ import annotations
 import itertools
 import math
 import operator
-from collections.abc import Iterable, Mapping
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import msgspec
@@ -89,39 +90,66 @@ __all__ = ["SqsFastPath"]
 _NO_SNAPSHOT: Any = object()  # compares unequal to any attributes
 
 _OPTIONAL_ATTRS = (ATTR_PRODUCER, ATTR_READABLE_BY, ATTR_CONTENT_TYPE)
-_GET_ATTRS = operator.itemgetter("messageAttributes")
-_GET_BODY = operator.itemgetter("body")
-_GET_MID = operator.itemgetter("messageId")
-_GET_SYSTEM = operator.itemgetter("attributes")
 _GET_GROUP = operator.methodcaller("get", "MessageGroupId")
-_GET_DATA_TYPE = operator.itemgetter("dataType")
-_GET_STRING_VALUE = operator.itemgetter("stringValue")
 _GROUP = "MessageGroupId"
 _DIGEST = "md5OfMessageAttributes"
 _contains = operator.contains
 _eq = operator.eq
 _repeat = itertools.repeat
+_consume = deque  # deque(iterator, 0) runs an iterator through, keeping nothing
 
 
-def _users_by_name(attrs: list[Any], first: Mapping[str, Any], n: int) -> list[dict[str, Any]]:
-    """:func:`plain_attributes` of each record's own attributes, which all have ``first``'s
-    names: String attributes (a trace id, say) read one name at a time in C-level passes,
-    anything else record by record."""
+def _getter(sample: Any, key: str) -> Callable[[Any], Any]:
+    """``operator.itemgetter(key)``, keyed by ``sample``'s own key equal to ``key`` when it
+    has one (a str). json.loads gives every dict of one document the same key objects, and a
+    dict lookup by that very object skips comparing the strings: about 65 fewer instructions
+    a lookup, measured on a Lambda-shaped event. Any other dict is looked up as by ``key``."""
+    for k in sample:
+        if type(k) is str and k == key:
+            return operator.itemgetter(k)
+    return operator.itemgetter(key)
+
+
+def _own_users(attrs: list[Any], first: Mapping[str, Any], n: int) -> list[dict[str, Any]] | None:
+    """Each record's :func:`plain_attributes`, when every record carries stamp attributes
+    equal to ``first``'s (compared in full) and ``first``'s attribute names; None otherwise.
+
+    All C-level passes over the batch. A record has ``first``'s names when it has as many
+    and each of ``first``'s (a KeyError otherwise). String attributes (a trace id, say) are
+    read one name at a time; a name whose values are all equal is set once in the template
+    every record's dict is copied from, the others record by record. Anything but String
+    attributes: :func:`plain_attributes` record by record.
+    """
+    stamp_names = [k for k in first if k.startswith(PREFIX)]
     names = [k for k in first if not k.startswith(PREFIX)]
-    if not names:
-        return list(map(dict, _repeat((), n)))
-    columns = []
+    if not stamp_names or list(map(len, attrs)).count(len(first)) != n:
+        return None
+    stamp = operator.itemgetter(*stamp_names)
     try:
-        for name in names:
-            entries = list(map(operator.itemgetter(name), attrs))
-            if list(map(_GET_DATA_TYPE, entries)).count("String") != n:
+        if list(map(stamp, attrs)) != [stamp(first)] * n:
+            return None
+        columns = [list(map(operator.itemgetter(name), attrs)) for name in names]
+    except KeyError:  # a record without one of first's names
+        return None
+    template: dict[str, Any] = dict.fromkeys(names)
+    varying: list[tuple[str, list[str]]] = []
+    try:
+        for name, entries in zip(names, columns, strict=True):
+            sample = entries[0]
+            if list(map(_getter(sample, "dataType"), entries)).count("String") != n:
                 raise TypeError  # not all String: plain_attributes reads them
-            values = list(map(_GET_STRING_VALUE, entries))
+            values = list(map(_getter(sample, "stringValue"), entries))
             "".join(values)  # a TypeError unless every value is a str
-            columns.append(values)
+            if values == [values[0]] * n:
+                template[name] = values[0]
+            else:
+                varying.append((name, values))
     except (TypeError, KeyError):
         return list(map(plain_attributes, attrs))
-    return list(map(dict, map(zip, _repeat(names, n), zip(*columns, strict=True))))
+    users = list(map(dict.copy, _repeat(template, n)))
+    for name, values in varying:
+        _consume(map(operator.setitem, users, _repeat(name, n), values), 0)
+    return users
 
 
 def _compact_object(body: str) -> bool:
@@ -306,8 +334,14 @@ class SqsFastPath:
                         state = self._load(attrs)
                         misses += 1
                         if snapshot and misses < 8:
-                            seen = {k: dict(a) for k, a in attrs.items()}
-                            if digest is not None:
+                            # (each attribute copied as the mapping it is: dict() would
+                            # also take a list of pairs, whose snapshot then equals a
+                            # mapping of those pairs read otherwise)
+                            try:
+                                seen = {k: {**a} for k, a in attrs.items()}
+                            except TypeError:  # not all mappings: no snapshot
+                                seen = _NO_SNAPSHOT
+                            if digest is not None and seen is not _NO_SNAPSHOT:
                                 by_digest[digest] = (seen, state)
                         snapshot = not snapshot
                     if state is not loaded:
@@ -366,9 +400,10 @@ class SqsFastPath:
             return None
         fifo = is_fifo_record(raw[0])
         try:
-            first = raw[0]["messageAttributes"]
+            sample = raw[0]
+            first = sample["messageAttributes"]
             users: list[dict[str, Any]] | None = None
-            attrs = list(map(_GET_ATTRS, raw))
+            attrs = list(map(_getter(sample, "messageAttributes"), raw))
             if attrs != [first] * n:
                 # Not all equal. When neighbours differ too (a per-message attribute such as
                 # a trace id), the same stamp attributes and the same names will do: the
@@ -376,20 +411,23 @@ class SqsFastPath:
                 # to the per-record loop.
                 if n < 3 or attrs[1] == attrs[2]:
                     return None
-                stamp_attrs = operator.itemgetter(*(k for k in first if k.startswith(PREFIX)))
-                if not all(
-                    map(_eq, map(stamp_attrs, attrs), _repeat(stamp_attrs(first), n))
-                ) or not all(map(_eq, map(dict.keys, attrs), _repeat(first.keys(), n))):
+                users = _own_users(attrs, first, n)
+                if users is None:
                     return None
-                users = _users_by_name(attrs, first, n)
-            systems = list(map(_GET_SYSTEM, raw))
-            gids: Iterable[str | None] = _repeat(None, n)  # (no record has a message group)
-            if any(map(_contains, systems, _repeat(_GROUP, n))):
-                gids = list(map(_GET_GROUP, systems))
-                "".join([g for g in gids if g is not None])  # a TypeError unless all are str
-            mids = list(map(_GET_MID, raw))
+            systems = list(map(_getter(sample, "attributes"), raw))
+            gids: Iterable[str | None]
+            try:  # every record in a message group (a FIFO queue's batch)
+                groups: list[str] = list(map(_getter(systems[0], _GROUP), systems))
+                "".join(groups)  # a TypeError unless all are str
+                gids = groups
+            except KeyError:
+                gids = _repeat(None, n)  # (no record has a message group)
+                if any(map(_contains, systems, _repeat(_GROUP, n))):
+                    gids = list(map(_GET_GROUP, systems))
+                    "".join([g for g in gids if g is not None])  # a TypeError unless all are str
+            mids = list(map(_getter(sample, "messageId"), raw))
             "".join(mids)  # a TypeError unless every message id is a str
-            bodies = list(map(_GET_BODY, raw))
+            bodies = list(map(_getter(sample, "body"), raw))
             entry, user = self._entry(first)
             if entry is None:
                 return None
