@@ -52,7 +52,7 @@ import itertools
 import math
 import operator
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import msgspec
@@ -90,24 +90,20 @@ __all__ = ["SqsFastPath"]
 _NO_SNAPSHOT: Any = object()  # compares unequal to any attributes
 
 _OPTIONAL_ATTRS = (ATTR_PRODUCER, ATTR_READABLE_BY, ATTR_CONTENT_TYPE)
+_GET_ATTRS = operator.itemgetter("messageAttributes")
+_GET_BODY = operator.itemgetter("body")
+_GET_MID = operator.itemgetter("messageId")
+_GET_SYSTEM = operator.itemgetter("attributes")
 _GET_GROUP = operator.methodcaller("get", "MessageGroupId")
+_GET_GROUP_ID = operator.itemgetter("MessageGroupId")
+_GET_DATA_TYPE = operator.itemgetter("dataType")
+_GET_STRING_VALUE = operator.itemgetter("stringValue")
 _GROUP = "MessageGroupId"
 _DIGEST = "md5OfMessageAttributes"
 _contains = operator.contains
 _eq = operator.eq
 _repeat = itertools.repeat
 _consume = deque  # deque(iterator, 0) runs an iterator through, keeping nothing
-
-
-def _getter(sample: Any, key: str) -> Callable[[Any], Any]:
-    """``operator.itemgetter(key)``, keyed by ``sample``'s own key equal to ``key`` when it
-    has one (a str). json.loads gives every dict of one document the same key objects, and a
-    dict lookup by that very object skips comparing the strings: about 65 fewer instructions
-    a lookup, measured on a Lambda-shaped event. Any other dict is looked up as by ``key``."""
-    for k in sample:
-        if type(k) is str and k == key:
-            return operator.itemgetter(k)
-    return operator.itemgetter(key)
 
 
 def _own_users(attrs: list[Any], first: Mapping[str, Any], n: int) -> list[dict[str, Any]] | None:
@@ -135,10 +131,9 @@ def _own_users(attrs: list[Any], first: Mapping[str, Any], n: int) -> list[dict[
     varying: list[tuple[str, list[str]]] = []
     try:
         for name, entries in zip(names, columns, strict=True):
-            sample = entries[0]
-            if list(map(_getter(sample, "dataType"), entries)).count("String") != n:
+            if list(map(_GET_DATA_TYPE, entries)).count("String") != n:
                 raise TypeError  # not all String: plain_attributes reads them
-            values = list(map(_getter(sample, "stringValue"), entries))
+            values = list(map(_GET_STRING_VALUE, entries))
             "".join(values)  # a TypeError unless every value is a str
             if values == [values[0]] * n:
                 template[name] = values[0]
@@ -400,10 +395,9 @@ class SqsFastPath:
             return None
         fifo = is_fifo_record(raw[0])
         try:
-            sample = raw[0]
-            first = sample["messageAttributes"]
+            first = raw[0]["messageAttributes"]
             users: list[dict[str, Any]] | None = None
-            attrs = list(map(_getter(sample, "messageAttributes"), raw))
+            attrs = list(map(_GET_ATTRS, raw))
             if attrs != [first] * n:
                 # Not all equal. When neighbours differ too (a per-message attribute such as
                 # a trace id), the same stamp attributes and the same names will do: the
@@ -414,10 +408,10 @@ class SqsFastPath:
                 users = _own_users(attrs, first, n)
                 if users is None:
                     return None
-            systems = list(map(_getter(sample, "attributes"), raw))
+            systems = list(map(_GET_SYSTEM, raw))
             gids: Iterable[str | None]
             try:  # every record in a message group (a FIFO queue's batch)
-                groups: list[str] = list(map(_getter(systems[0], _GROUP), systems))
+                groups: list[str] = list(map(_GET_GROUP_ID, systems))
                 "".join(groups)  # a TypeError unless all are str
                 gids = groups
             except KeyError:
@@ -425,9 +419,9 @@ class SqsFastPath:
                 if any(map(_contains, systems, _repeat(_GROUP, n))):
                     gids = list(map(_GET_GROUP, systems))
                     "".join([g for g in gids if g is not None])  # a TypeError unless all are str
-            mids = list(map(_getter(sample, "messageId"), raw))
+            mids = list(map(_GET_MID, raw))
             "".join(mids)  # a TypeError unless every message id is a str
-            bodies = list(map(_getter(sample, "body"), raw))
+            bodies = list(map(_GET_BODY, raw))
             entry, user = self._entry(first)
             if entry is None:
                 return None
