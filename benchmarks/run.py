@@ -318,7 +318,7 @@ def consumer_rows(args: argparse.Namespace) -> list[Row]:
             decode_floor,
             lambda: [ours(e) for e in tens],
             lambda: [floor(e) for e in tens],
-            "<= 1.60",
+            "",
             10 * len(tens),
             notes["tens"],
             group="SQS, 10-record batches",
