@@ -401,7 +401,23 @@ class S3InSqs:
         self._read = None
         if fifo:
             raise HandBack("no fast plan")
-        mid, body, gid, _ = _sqs_parts(rec, False)
+        # (_sqs_parts' checks written out, and _unquote_plus called only for a key with a
+        # '%' or '+': with the consumer's read making fewer calls too, ~2,200 instructions
+        # a notification less)
+        if type(rec) is not dict:
+            raise HandBack("record shape")
+        mid = rec["messageId"]
+        body = rec["body"]
+        system = rec.get("attributes") or {}
+        gid = system.get(_GROUP) if type(system) is dict else _ABSENT
+        if (
+            type(mid) is not str
+            or type(body) is not str
+            or (gid is not None and type(gid) is not str)
+        ):
+            raise HandBack("record shape")
+        if rec.get("messageAttributes"):
+            raise HandBack("no fast plan")
         try:
             note = self._decode(body)
         except (msgspec.DecodeError, RecursionError):
@@ -414,12 +430,14 @@ class S3InSqs:
             raise HandBack("body")
         if not name.startswith("ObjectCreated:"):
             raise HandBack("no fast plan")  # nothing to read: skipped
-        ref = s3rec.s3.object
-        bucket = s3rec.s3.bucket.name
-        raw_key = ref.key
-        if type(bucket) is not str or type(raw_key) is not str:
+        entity = s3rec.s3
+        ref = entity.object
+        bucket = entity.bucket.name
+        key = ref.key
+        if type(bucket) is not str or type(key) is not str:
             raise HandBack("record shape")
-        key = _unquote_plus(raw_key)
+        if "%" in key or "+" in key:
+            key = _unquote_plus(key)
         # the Record's fields as events._s3_target sets them (the Record itself is made only
         # for a record handed back: ~1,800 instructions a record)
         mid = mid or f"s3://{bucket}/{key}"

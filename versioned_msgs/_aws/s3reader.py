@@ -125,7 +125,9 @@ class S3Reader:
         (its ``Body`` read and closed), the stamp not read yet (:func:`s3_object` reads it)."""
         match = (etag if etag[0] == '"' else f'"{etag}"') if etag else None
         try:
-            s3 = self.s3
+            s3 = self._s3
+            if s3 is None:
+                s3 = self.s3
             if not ((etag or version_id) and type(size) is int and size >= 0):  # not pinned
                 size = s3.head_object(**_request(bucket, key, match, version_id)).get(
                     "ContentLength"
