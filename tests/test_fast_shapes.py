@@ -985,6 +985,66 @@ def test_s3_notifications_read_the_stamp_once_per_distinct_metadata(
     ]
 
 
+def test_s3_metadata_equal_as_dicts_in_another_order_is_read_once_when_no_keys_collide(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same metadata items in two orders (a user key after the stamp, then before it,
+    no two keys equal lowercased): the stamp is read once, and each record gets exactly the
+    reference path's result."""
+    from versioned_msgs._core.stamp import Stamp
+
+    calls: list[Any] = []
+    read = Stamp.from_s3_metadata
+
+    def counting(cls: Any, metadata: Any, *, content_type: str | None = None) -> Any:
+        calls.append(list(metadata))
+        return read(metadata, content_type=content_type)
+
+    kinds = [ObjectKind(obj="user-metadata" if i % 2 else "reordered") for i in range(6)]
+    reference, ref_s3 = s3_harness()
+    records = [s3_notification_record(k, i, ref_s3) for i, k in enumerate(kinds)]
+    first, second = ref_s3.objects["orders/0.json"], ref_s3.objects["orders/1.json"]
+    assert first.metadata == second.metadata
+    assert list(first.metadata) != list(second.metadata)
+    expected = reference.consumer._process({"Records": copy.deepcopy(records)}, fast=False)
+    fast, fast_s3 = s3_harness()
+    fast_s3.objects = ref_s3.objects
+    monkeypatch.setattr(Stamp, "from_s3_metadata", classmethod(counting))
+    report, done, handed_back = run(fast.consumer, {"Records": copy.deepcopy(records)})
+    assert (done, handed_back) == (6, Counter())
+    assert_same_results(report.records, expected.records)
+    assert fast_s3.requests == ref_s3.requests
+    assert calls == [list(first.metadata)]
+
+
+def test_s3_metadata_changed_in_place_between_invocations_is_read_again() -> None:
+    """A client answering every GetObject of an object with the same Metadata dict, changed
+    in place between two invocations (a trace context added, then the version changed): the
+    second and third invocations get the reference path's results, not the first's stamp."""
+    reference, ref_s3 = s3_harness()
+    records = [s3_notification_record(ObjectKind(), i, ref_s3) for i in range(3)]
+    fast, fast_s3 = s3_harness()
+    fast_s3.objects = ref_s3.objects
+    shared = dict(ref_s3.objects["orders/0.json"].metadata)
+    for stored in ref_s3.objects.values():
+        stored.metadata = shared
+    get_object = fast_s3.get_object
+
+    def same_dict(**request: Any) -> dict[str, Any]:
+        resp = get_object(**request)
+        resp["Metadata"] = shared
+        return resp
+
+    fast_s3.get_object = same_dict  # type: ignore[method-assign]
+    for change in (None, ("traceparent", TRACEPARENT % 1), ("vmsg-version", "1")):
+        if change is not None:
+            shared[change[0]] = change[1]
+        expected = reference.consumer._process({"Records": copy.deepcopy(records)}, fast=False)
+        report, done, handed_back = run(fast.consumer, {"Records": copy.deepcopy(records)})
+        assert (done, handed_back) == (3, Counter())
+        assert_same_results(report.records, expected.records)
+
+
 @pytest.mark.parametrize(
     ("kind", "reader", "outcome", "reason"),
     [
