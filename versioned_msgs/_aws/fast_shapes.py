@@ -134,10 +134,13 @@ class SnsInSqs(_TextCarrier):
 # ---- EventBridge -> SQS --------------------------------------------------------------------
 
 
-class _EventBridgeEvent(msgspec.Struct):
-    detail: RawEnvelope
+# (gc=False: decoded JSON holds no cycles, and an untracked event costs ~330 instructions
+# less per record in a typed split. Its first fields are in the order EventBridge writes
+# them, which spares the decoder some key comparisons: ~200 instructions per record.)
+class _EventBridgeEvent(msgspec.Struct, gc=False):
+    detail_type: msgspec.Raw = msgspec.field(name="detail-type")  # (only its presence matters)
     source: Any
-    detail_type: msgspec.Raw = msgspec.field(name="detail-type")
+    detail: RawEnvelope
     # any of these makes the reference path read the body as something else first
     vmsg: msgspec.Raw = _ABSENT  # (even a null first "vmsg" makes the body an envelope)
     # a null one is as good as none for the reference path's tests of these three
@@ -156,8 +159,10 @@ def _data(env: RawEnvelope) -> bytes:
 
 def _typed_envelope(model: type[msgspec.Struct]) -> type[msgspec.Struct]:
     """:class:`RawEnvelope` with ``data`` decoded straight into ``model``, as the model's
-    own decoder would decode the data's text (a body without data does not decode)."""
-    return msgspec.defstruct("TypedEnvelope", [("vmsg", msgspec.Raw), ("data", model)])
+    own decoder would decode the data's text (a body without data does not decode).
+    Untracked by the garbage collector, as the events holding it: nothing decoded is a
+    cycle."""
+    return msgspec.defstruct("TypedEnvelope", [("vmsg", msgspec.Raw), ("data", model)], gc=False)
 
 
 def _header_stamp(carrier: bytes) -> tuple[Stamp | None, dict[str, Any], TraceContext | None]:
@@ -184,7 +189,7 @@ class EventBridgeInSqs(_TextCarrier):
             else (f.name, f.type, msgspec.field(name=f.encode_name, default=f.default))
             for f in msgspec.structs.fields(_EventBridgeEvent)
         ]
-        event = msgspec.defstruct("TypedEventBridgeEvent", fields)
+        event = msgspec.defstruct("TypedEventBridgeEvent", fields, gc=False)
         return self._splitter(msgspec.json.Decoder(event).decode, model)
 
     @staticmethod
