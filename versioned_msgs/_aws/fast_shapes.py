@@ -197,7 +197,23 @@ class EventBridgeInSqs(_TextCarrier):
         decode: Callable[[str], Any], model: type[msgspec.Struct] | None
     ) -> Callable[[Any, bool], Split]:
         def split(rec: Any, fifo: bool) -> Split:
-            mid, body, gid, order = _sqs_parts(rec, fifo)
+            # (what _sqs_parts reads and checks, inlined: calling it cost ~790 instructions
+            # per record, ~2%)
+            if type(rec) is not dict:
+                raise HandBack("record shape")
+            mid = rec["messageId"]
+            body = rec["body"]
+            system = rec.get("attributes") or {}
+            gid = system.get(_GROUP) if type(system) is dict else _ABSENT
+            if (
+                type(mid) is not str
+                or type(body) is not str
+                or (gid is not None and type(gid) is not str)
+            ):
+                raise HandBack("record shape")
+            if rec.get("messageAttributes"):
+                raise HandBack("no fast plan")
+            order = (gid or "") if fifo else None
             try:
                 event = decode(body)
             except (msgspec.DecodeError, RecursionError):
