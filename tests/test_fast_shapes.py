@@ -255,6 +255,15 @@ EVENTS = (
     "records-key",  # a top-level Records list
     "null-keys",  # Type, Records and Event present as null
     "vmsg-null-first",  # a first key "vmsg" of null: an (invalid) embedded envelope
+    "vmsg-late",  # a "vmsg" key that is not first (still an EventBridge event)
+    "other-type",  # a Type that is not Notification (still an EventBridge event)
+    "s3-records",  # a Records list of S3 records: read as an S3 notification
+    "s3-test-event",  # Event s3:TestEvent: skipped as S3's test event
+    "s3-source-escaped",  # source aws.s3 written with an escape, detail with an object
+    "s3-source-no-object",  # source aws.s3, detail the envelope alone
+    "source-object",  # source an object, not a string
+    "no-source",
+    "no-detail-type",
     "non-ascii",  # data with escaped non-ASCII text
     "spaced",  # pretty-printed
     "traced",  # traceparent in the vmsg header
@@ -300,11 +309,32 @@ def eventbridge_record(kind: EventKind, i: int) -> dict[str, Any]:
         event.update({"Type": None, "Records": None, "Event": None})
     elif change == "vmsg-null-first":
         event = {"vmsg": None, **event}
+    elif change == "vmsg-late":
+        event["vmsg"] = {"type": "order.created", "version": 2}
+    elif change == "other-type":
+        event["Type"] = "SubscriptionConfirmation"
+    elif change == "s3-records":
+        event["Records"] = [
+            {"eventSource": "aws:s3", "eventName": "ObjectRemoved:Delete", "s3": {}}
+        ]
+    elif change == "s3-test-event":
+        event["Event"] = "s3:TestEvent"
+    elif change == "s3-source-escaped":
+        event["source"] = "aws.s3"
+        detail.update({"bucket": {"name": "bucket"}, "object": {"key": f"k{i}", "etag": "e"}})
+    elif change == "s3-source-no-object":
+        event["source"] = "aws.s3"
+    elif change == "source-object":
+        event["source"] = {"name": "aws.s3"}
+    elif change in ("no-source", "no-detail-type"):
+        del event[change[3:]]
     elif change == "non-ascii" and isinstance(detail["data"], dict):
         for key in ("id", "number"):
             if key in detail["data"]:
                 detail["data"][key] = str(detail["data"][key]) + "\u00e9\u2603"
     body = json.dumps(event, indent=2) if change == "spaced" else json.dumps(event)
+    if change == "s3-source-escaped":
+        body = body.replace('"aws.s3"', '"aws\\u002es3"')
     rec = sqs_event(enc)["Records"][0]
     rec["messageAttributes"] = {}
     rec["body"] = body
@@ -330,6 +360,47 @@ def test_each_eventbridge_record_in_sqs_gets_what_it_gets_alone(
     non-ASCII data, pretty-printed): each record gets the reference path's result."""
     records = [eventbridge_record(k, i) for i, k in enumerate(kinds)]
     assert_each_record_alone(config, records, fail)
+
+
+@pytest.mark.parametrize("value", ["null", "{}", '{"type":"x","version":1}', "[]", '"x"', "0"])
+@pytest.mark.parametrize("where", ["first", "late"])
+def test_an_eventbridge_body_with_a_vmsg_key_of_any_value_is_handed_back(
+    where: str, value: str
+) -> None:
+    """The event's decoder refuses a "vmsg" key of any JSON value (its field is typed
+    UnsetType, which no value decodes into), first or not: the record is handed back and
+    gets the reference path's result."""
+    rec = eventbridge_record(EventKind(), 2)
+    member = '"vmsg": ' + value
+    body = rec["body"]
+    if where == "first":
+        rec["body"] = "{" + member + ", " + body[1:]
+    else:
+        rec["body"] = body[:-1] + ", " + member + "}"
+    event = {"Records": [eventbridge_record(EventKind(), i) for i in range(2)] + [rec]}
+    report, fast, handed_back = run(build().consumer, copy.deepcopy(event))
+    assert (fast, handed_back) == (2, Counter({"body": 1}))
+    expected = build().consumer._process(copy.deepcopy(event), fast=False)
+    assert_same_results(report.records, expected.records)
+
+
+@pytest.mark.parametrize("key", ["Type", "Records", "Event"])
+@pytest.mark.parametrize("value", ["null", "{}", "[]", '"x"', "0", "false"])
+def test_an_eventbridge_body_with_another_sources_key_is_handed_back_unless_null(
+    key: str, value: str
+) -> None:
+    """A Type, Records or Event key that is not null makes the record a hand-back (the
+    reference path may read the body as another source); a null one does not."""
+    rec = eventbridge_record(EventKind(), 2)
+    rec["body"] = rec["body"][:-1] + f', "{key}": {value}}}'
+    event = {"Records": [eventbridge_record(EventKind(), i) for i in range(2)] + [rec]}
+    report, fast, handed_back = run(build().consumer, copy.deepcopy(event))
+    if value == "null":
+        assert (fast, handed_back) == (3, Counter())
+    else:
+        assert (fast, handed_back) == (2, Counter({"body": 1}))
+    expected = build().consumer._process(copy.deepcopy(event), fast=False)
+    assert_same_results(report.records, expected.records)
 
 
 # ---- Kinesis ------------------------------------------------------------------------------------
@@ -1091,8 +1162,12 @@ def test_s3_objects_the_fast_path_does_not_finish_are_read_once_and_finished_as_
 
 # ---- EventBridge -> Lambda -------------------------------------------------------------------
 
+#: EVENTS whose invocation is no EventBridge event, or that Lambda's runtime would not tell
+#: apart from another (pretty-printing)
+_NOT_INVOCATIONS = ("spaced", "sns-keys", "records-key", "null-keys", "s3-records")
+_NOT_INVOCATIONS += ("s3-test-event", "no-source", "no-detail-type")
 LAMBDA_EVENTS = (
-    *(e for e in EVENTS if e not in ("spaced", "sns-keys", "records-key", "null-keys")),
+    *(e for e in EVENTS if e not in _NOT_INVOCATIONS),
     "lone-surrogate",  # a string Lambda decoded from "\ud800": cannot be encoded again
     "big-float",  # a float the JSON encoder cannot write (inf)
     "no-id",

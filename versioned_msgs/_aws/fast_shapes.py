@@ -134,16 +134,21 @@ class SnsInSqs(_TextCarrier):
 # ---- EventBridge -> SQS --------------------------------------------------------------------
 
 
-class _EventBridgeEvent(msgspec.Struct):
-    detail: RawEnvelope
+# (gc=False: decoded JSON holds no cycles, and an untracked event costs ~330 instructions
+# less per record in a typed split. Its first fields are in the order EventBridge writes
+# them, which spares the decoder some key comparisons: ~200 instructions per record.)
+class _EventBridgeEvent(msgspec.Struct, gc=False):
+    detail_type: msgspec.Raw = msgspec.field(name="detail-type")  # (only its presence matters)
     source: Any
-    detail_type: msgspec.Raw = msgspec.field(name="detail-type")
-    # any of these makes the reference path read the body as something else first
-    vmsg: msgspec.Raw = _ABSENT  # (even a null first "vmsg" makes the body an envelope)
-    # a null one is as good as none for the reference path's tests of these three
-    Type: msgspec.Raw | None = None
-    Records: msgspec.Raw | None = None
-    Event: msgspec.Raw | None = None
+    detail: RawEnvelope
+    # Any of these makes the reference path read the body as something else first: the
+    # decoder refuses a body carrying one. A "vmsg" of any value (even a null first one makes
+    # the body an envelope: UnsetType decodes from no JSON value), or a Type, Records or
+    # Event that is not null (a null one is as good as none for the reference path's tests).
+    vmsg: msgspec.UnsetType = msgspec.UNSET
+    Type: None = None
+    Records: None = None
+    Event: None = None
 
 
 def _data(env: RawEnvelope) -> bytes:
@@ -156,8 +161,10 @@ def _data(env: RawEnvelope) -> bytes:
 
 def _typed_envelope(model: type[msgspec.Struct]) -> type[msgspec.Struct]:
     """:class:`RawEnvelope` with ``data`` decoded straight into ``model``, as the model's
-    own decoder would decode the data's text (a body without data does not decode)."""
-    return msgspec.defstruct("TypedEnvelope", [("vmsg", msgspec.Raw), ("data", model)])
+    own decoder would decode the data's text (a body without data does not decode).
+    Untracked by the garbage collector, as the events holding it: nothing decoded is a
+    cycle."""
+    return msgspec.defstruct("TypedEnvelope", [("vmsg", msgspec.Raw), ("data", model)], gc=False)
 
 
 def _header_stamp(carrier: bytes) -> tuple[Stamp | None, dict[str, Any], TraceContext | None]:
@@ -184,7 +191,7 @@ class EventBridgeInSqs(_TextCarrier):
             else (f.name, f.type, msgspec.field(name=f.encode_name, default=f.default))
             for f in msgspec.structs.fields(_EventBridgeEvent)
         ]
-        event = msgspec.defstruct("TypedEventBridgeEvent", fields)
+        event = msgspec.defstruct("TypedEventBridgeEvent", fields, gc=False)
         return self._splitter(msgspec.json.Decoder(event).decode, model)
 
     @staticmethod
@@ -192,18 +199,28 @@ class EventBridgeInSqs(_TextCarrier):
         decode: Callable[[str], Any], model: type[msgspec.Struct] | None
     ) -> Callable[[Any, bool], Split]:
         def split(rec: Any, fifo: bool) -> Split:
-            mid, body, gid, order = _sqs_parts(rec, fifo)
+            # (what _sqs_parts reads and checks, inlined: calling it cost ~790 instructions
+            # per record, ~2%)
+            if type(rec) is not dict:
+                raise HandBack("record shape")
+            mid = rec["messageId"]
+            body = rec["body"]
+            system = rec.get("attributes") or {}
+            gid = system.get(_GROUP) if type(system) is dict else _ABSENT
+            if (
+                type(mid) is not str
+                or type(body) is not str
+                or (gid is not None and type(gid) is not str)
+            ):
+                raise HandBack("record shape")
+            if rec.get("messageAttributes"):
+                raise HandBack("no fast plan")
+            order = (gid or "") if fifo else None
             try:
                 event = decode(body)
             except (msgspec.DecodeError, RecursionError):
                 raise HandBack("body") from None
-            if (
-                event.vmsg
-                or event.Type is not None
-                or event.Records is not None
-                or event.Event is not None
-                or event.source == "aws.s3"
-            ):
+            if event.source == "aws.s3":
                 raise HandBack("body")
             detail = event.detail
             data = detail.data if model else _data(detail)
