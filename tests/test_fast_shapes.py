@@ -1,6 +1,7 @@
 """The shaped fast path (``fastpath.ShapedFastPath`` with ``fast_shapes``) against the
 reference path: SNS notifications in SQS bodies (raw delivery off), EventBridge events in SQS
-bodies, and Kinesis records.
+bodies and invoking Lambda, S3 notifications in SQS bodies (read through a test S3 client
+that honours ``IfMatch`` and records every request), and Kinesis records.
 
 As in ``test_fast_path.py``: hypothesis builds batches whose records vary in every way the
 reference path tells apart (stamps, bodies, envelopes, keys that make the body another
