@@ -392,18 +392,34 @@ def _s3_target(
     """An OBJECT record for a created object, else a SKIP record (nothing new to read)."""
     if not isinstance(bucket, str) or not isinstance(key, str):
         raise TypeError(f"the bucket name and object key must be strings, got {bucket!r}, {key!r}")
+    mid, etag, version_id, size = s3_target_fields(
+        base.message_id, bucket, key, etag, version_id, size
+    )
     return msgspec.structs.replace(
         base,
         kind=OBJECT if created else SKIP,
         source=S3,
-        message_id=base.message_id or f"s3://{bucket}/{key}",
+        message_id=mid,
         bucket=bucket,
         key=key,
-        etag=_str(etag),
+        etag=etag,
+        version_id=version_id,
+        size=size,
+    )
+
+
+def s3_target_fields(
+    mid: str | None, bucket: str, key: str, etag: object, version_id: object, size: object
+) -> tuple[str, str | None, str | None, int | None]:
+    """The message id, ETag, version id and size an S3 object's record keeps, from what
+    its event says (the fast path reads them through this too)."""
+    return (
+        mid or f"s3://{bucket}/{key}",
+        _str(etag),
         # "null" is the version id of objects written while versioning was off: it names
         # whatever object is there now, so the ETag alone says whether it is the same one.
-        version_id=None if version_id == "null" else _str(version_id),
-        size=size if type(size) is int and size >= 0 else None,
+        None if version_id == "null" else _str(version_id),
+        size if type(size) is int and size >= 0 else None,
     )
 
 

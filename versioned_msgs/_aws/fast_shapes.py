@@ -38,7 +38,7 @@ from .._core.attributes import plain_attributes
 from .._core.envelope import RawEnvelope, looks_embedded, stamp_from_header
 from .._core.stamp import Stamp
 from .._core.trace import TraceContext, trace_from_envelope, trace_from_metadata
-from .events import EVENTBRIDGE, KINESIS, OBJECT, S3, SQS, Record, _unquote_plus
+from .events import EVENTBRIDGE, KINESIS, OBJECT, S3, SQS, Record, _unquote_plus, s3_target_fields
 from .fastpath import HandBack, Split
 from .report import RecordResult
 
@@ -430,16 +430,9 @@ class S3InSqs:
             key = _unquote_plus(key)
         # the Record's fields as events._s3_target sets them (the Record itself is made only
         # for a record handed back: ~1,800 instructions a record)
-        mid = mid or f"s3://{bucket}/{key}"
-        etag = ref.eTag
-        if type(etag) is not str:
-            etag = None
-        version_id = ref.versionId
-        if version_id == "null" or type(version_id) is not str:
-            version_id = None
-        size = ref.size
-        if type(size) is not int or size < 0:
-            size = None
+        mid, etag, version_id, size = s3_target_fields(
+            mid, bucket, key, ref.eTag, ref.versionId, ref.size
+        )
         try:
             read = self._read_notified(mid, bucket, key, etag, version_id, size)
         except Exception as exc:
