@@ -101,7 +101,6 @@ _GET_STRING_VALUE = operator.itemgetter("stringValue")
 _GROUP = "MessageGroupId"
 _DIGEST = "md5OfMessageAttributes"
 _contains = operator.contains
-_eq = operator.eq
 _repeat = itertools.repeat
 _consume = deque  # deque(iterator, 0) runs an iterator through, keeping nothing
 
